@@ -1,0 +1,138 @@
+"""Per-image feature cache.
+
+Features are stored one file per image, keyed by a hash of the image's *content* (file
+bytes or array bytes) inside a folder keyed by every setting that changes features. So
+``cross_val_predict`` and ``GridSearchCV``, which pass different subsets and orders of X,
+are served from the same entries, and changing any setting can never return stale
+features: it addresses another folder.
+
+Layout::
+
+    <location>/skmtl-features/<settings hash>/settings.json
+    <location>/skmtl-features/<settings hash>/<key[:2]>/<key>.npy
+
+Writes go to a temporary file in the same folder and are renamed into place, which is
+atomic on POSIX and Windows: two processes sharing one cache (``GridSearchCV(n_jobs=2)``)
+at worst both compute an image, and a reader never sees half a file. An entry that cannot
+be read back, or has the wrong shape, is reported with a warning and recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+__all__ = ["FeatureCache", "digest_array", "digest_bytes", "resolve_cache_location"]
+
+_DIGEST_SIZE = 20
+
+
+def digest_bytes(data: bytes) -> str:
+    """Content key of an encoded image file."""
+    return hashlib.blake2b(data, digest_size=_DIGEST_SIZE).hexdigest()
+
+
+def digest_array(image: np.ndarray) -> str:
+    """Content key of an in-memory image: its dtype, shape and bytes."""
+    image = np.ascontiguousarray(image)
+    h = hashlib.blake2b(digest_size=_DIGEST_SIZE)
+    h.update(f"{image.dtype.str}{image.shape}".encode())
+    h.update(memoryview(image).cast("B"))
+    return h.hexdigest()
+
+
+def resolve_cache_location(cache: Any) -> Path | None:
+    """Turn the ``cache`` parameter (None, a path or a ``joblib.Memory``) into a folder."""
+    if cache is None:
+        return None
+    if isinstance(cache, joblib.Memory):
+        return None if cache.location is None else Path(cache.location)
+    if isinstance(cache, str | os.PathLike):
+        return Path(cache)
+    raise TypeError(
+        f"cache must be None, a directory path or a joblib.Memory, got {type(cache).__name__}."
+    )
+
+
+class FeatureCache:
+    """Features of single images under one set of settings.
+
+    Parameters
+    ----------
+    location : path
+        Root folder, shared by all settings (created on first write).
+    settings : mapping
+        Everything that changes features. Hashed with :func:`joblib.hash`; also written
+        to ``settings.json`` so a person can tell the folders apart.
+    feature_shape : tuple of int
+        Expected shape of one image's features; entries of another shape are damaged.
+    """
+
+    def __init__(
+        self, location: str | os.PathLike, settings: Mapping[str, Any], feature_shape: tuple
+    ) -> None:
+        self.settings = dict(settings)
+        self.feature_shape = tuple(feature_shape)
+        self.directory = Path(location) / "skmtl-features" / joblib.hash(self.settings)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.npy"
+
+    def load(self, key: str) -> np.ndarray | None:
+        """Features stored for ``key``, or None when absent or damaged (with a warning)."""
+        path = self._path(key)
+        try:
+            features = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # truncated, garbage, permission...
+            warnings.warn(
+                f"Damaged feature cache entry '{path}' ({exc}); recomputing it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+        if features.shape != self.feature_shape or not np.issubdtype(features.dtype, np.floating):
+            warnings.warn(
+                f"Damaged feature cache entry '{path}': shape {features.shape} "
+                f"{features.dtype}, expected {self.feature_shape} float; recomputing it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+        return features
+
+    def save(self, key: str, features: np.ndarray) -> None:
+        """Store one image's features atomically."""
+        path = self._path(key)
+        if not self.directory.is_dir():
+            self._write_settings()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, np.asarray(features), allow_pickle=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _write_settings(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / "settings.json"
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.settings, f, indent=1, sort_keys=True, default=str)
+        os.replace(tmp, target)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.directory.glob("*/*.npy"))
