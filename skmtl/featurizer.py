@@ -1,0 +1,527 @@
+"""PretrainedFeaturizer: one pretrained backbone as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skmtl._inputs import ImageSources, as_image_sources
+from skmtl.backbones import build_backbone, get_backbone_spec
+from skmtl.cache import FeatureCache, resolve_cache_location
+from skmtl.images import RESIZE_MODES, flip_horizontal, resize_image
+
+__all__ = ["PretrainedFeaturizer"]
+
+#: Bump when decoding, resizing or preprocessing changes features: old cache entries
+#: then live in another folder and are never served.
+PREPROCESSING_VERSION = 1
+
+_DTYPES = {"float32", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16"}
+_PREFETCH_BATCHES = 2
+
+
+class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
+    """Features of an ImageNet-pretrained CNN as a scikit-learn transformer.
+
+    Images (file paths or arrays) are decoded and resized in background threads while the
+    backbone runs on the previous batch; memory is bounded by the batch size, not by the
+    number of images. With ``cache`` set, each image's features are stored under a hash of
+    its content and of every setting below, so ``cross_val_predict``, ``GridSearchCV`` and
+    repeated runs compute each image once.
+
+    Parameters
+    ----------
+    backbone : str or keras.Model, default="efficientnet_lite0"
+        A name from :func:`skmtl.list_backbones`, or your own Keras model (then give
+        ``preprocess``, and ``input_size`` if the model's input size is not fixed).
+    weights : "imagenet", None or path, default="imagenet"
+        ImageNet weights, random initialisation (seeded by ``random_state``), or a local
+        weights file. EfficientNet-Lite ImageNet weights work offline.
+    input_size : int or (int, int), default=None
+        Resize images to this size instead of the backbone's native one.
+    resize : {"squash", "center_crop", "pad"}, default="squash"
+        How images reach ``input_size``: stretched ignoring aspect ratio (like Keras'
+        loaders), shorter side fitted then centre-cropped, or longer side fitted then
+        padded with black.
+    pooling : {"avg", "max"} or None, default="avg"
+        Global pooling of the feature map. None keeps the map, flattened in ``transform``
+        output, its shape in ``feature_shape_``.
+    layer : str or int, default=None
+        Take activations of an earlier layer (name or index in ``model.layers``) instead
+        of the last one, pooled as above.
+    flip : bool, default=False
+        Featurise horizontally mirrored images (flip augmentation and flip TTA).
+    preprocess : callable or str, default=None
+        Preprocessing of float32 RGB batches on the 0-255 scale. None uses the backbone's
+        own; a str uses that registry backbone's. Required for a custom model.
+    batch_size : int, default=32
+        Images per forward pass.
+    device : str, default=None
+        ``"cpu"``, ``"gpu"`` or a TensorFlow device string; None uses the first GPU when
+        there is one.
+    dtype : str, default="float32"
+        Compute dtype: ``"mixed_float16"``/``"mixed_bfloat16"`` speed up GPUs. Features are
+        returned as float32 in any case.
+    cache : None, path or joblib.Memory, default=None
+        Where per-image features are stored.
+    n_jobs : int, default=None
+        Threads that read and decode images (None: up to 4, bounded by the CPU count).
+    verbose : bool, default=False
+        Show a progress bar while computing features.
+    on_error : {"raise", "warn"}, default="raise"
+        What a missing or undecodable image does. "raise" stops with an error naming the
+        file and its position; with a cache, all other images are computed and stored
+        first, so the rerun after fixing the file computes only what is left. "warn" fills
+        that row with NaN and lists the bad files in a warning and in ``failed_images_``.
+    random_state : int, default=0
+        Seed of the random initialisation when ``weights=None``, so that clones featurise
+        identically (and can share a cache). None leaves it unseeded.
+
+    Attributes
+    ----------
+    input_size_ : tuple of int
+        (height, width) the images are resized to.
+    feature_shape_ : tuple of int
+        Shape of one image's features before flattening.
+    n_features_out_ : int
+        Number of output columns.
+    failed_images_ : list of (int, str, str)
+        Position, image and error of each image the last ``transform`` could not read
+        (with ``on_error="warn"``).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> model = make_pipeline(
+    ...     PretrainedFeaturizer("efficientnet_lite0", cache="features/"),
+    ...     LogisticRegression(max_iter=1000),
+    ... )  # doctest: +SKIP
+    >>> model.fit(train_paths, train_labels).predict_proba(test_paths)  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {
+        "backbone": [str, HasMethods(["predict", "get_layer"])],
+        "weights": [str, os.PathLike, None],
+        "input_size": [Interval(Integral, 8, None, closed="left"), tuple, None],
+        "resize": [StrOptions(set(RESIZE_MODES))],
+        "pooling": [StrOptions({"avg", "max"}), None],
+        "layer": [str, Integral, None],
+        "flip": ["boolean"],
+        "preprocess": [callable, str, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, None],
+        "dtype": [StrOptions(_DTYPES)],
+        "cache": [str, os.PathLike, joblib.Memory, None],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "verbose": ["verbose"],
+        "on_error": [StrOptions({"raise", "warn"})],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        backbone: Any = "efficientnet_lite0",
+        *,
+        weights: str | os.PathLike | None = "imagenet",
+        input_size: int | tuple[int, int] | None = None,
+        resize: str = "squash",
+        pooling: str | None = "avg",
+        layer: str | int | None = None,
+        flip: bool = False,
+        preprocess: Callable | str | None = None,
+        batch_size: int = 32,
+        device: str | None = None,
+        dtype: str = "float32",
+        cache: Any = None,
+        n_jobs: int | None = None,
+        verbose: bool = False,
+        on_error: str = "raise",
+        random_state: int | None = 0,
+    ) -> None:
+        self.backbone = backbone
+        self.weights = weights
+        self.input_size = input_size
+        self.resize = resize
+        self.pooling = pooling
+        self.layer = layer
+        self.flip = flip
+        self.preprocess = preprocess
+        self.batch_size = batch_size
+        self.device = device
+        self.dtype = dtype
+        self.cache = cache
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.on_error = on_error
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any = None) -> PretrainedFeaturizer:
+        """Check X and record the output layout; no learning happens.
+
+        Parameters
+        ----------
+        X : list of paths, pandas Series/DataFrame of paths, or array of images
+            See the class docstring.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        sources = as_image_sources(X)
+        if sources.kind == "paths":
+            validate_data(self, X, skip_check_array=True)
+        self._discard_model()
+        named = isinstance(self.backbone, str)
+        if named:
+            spec = get_backbone_spec(self.backbone)
+            self.backbone_name_ = spec.name
+        else:
+            if self.preprocess is None:
+                raise ValueError("A custom backbone model needs preprocess=<callable or name>.")
+            self.backbone_name_ = str(self.backbone.name)
+        self.input_size_ = self._input_size()
+        if not named:
+            fixed = tuple(self.backbone.input_shape[1:3])
+            if None not in fixed and fixed != self.input_size_:
+                raise ValueError(
+                    f"input_size={self.input_size!r} does not fit the custom backbone "
+                    f"{self.backbone_name_!r}, whose input is fixed at {fixed}."
+                )
+        if named and self.layer is None and self.pooling is not None:
+            self.feature_shape_ = (spec.feature_size,)  # known from the table: no model build
+        else:
+            self.feature_shape_ = tuple(int(d) for d in self._get_model().output_shape[1:])
+        self.n_features_out_ = int(np.prod(self.feature_shape_))
+        self.failed_images_ = []
+        return self
+
+    def _input_size(self) -> tuple[int, int]:
+        if self.input_size is not None:
+            size = self.input_size
+            return (size, size) if isinstance(size, Integral) else tuple(int(s) for s in size)
+        if isinstance(self.backbone, str):
+            native = get_backbone_spec(self.backbone).input_size
+            return (native, native)
+        height, width = self.backbone.input_shape[1:3]
+        if height is None or width is None:
+            raise ValueError("The custom backbone has no fixed input size: set input_size.")
+        return (int(height), int(width))
+
+    # ------------------------------------------------------------------ model
+    def _tf_device(self) -> str:
+        import tensorflow as tf
+
+        if self.device is None:
+            return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
+        if self.device.lower() in ("cpu", "gpu"):
+            return f"/{self.device.upper()}:0"
+        return self.device
+
+    def _get_model(self) -> Any:
+        model = self.__dict__.get("_model")
+        if model is None:
+            model = self._model = self._build_model()
+        return model
+
+    def _build_model(self) -> Any:
+        import keras
+        import tensorflow as tf
+
+        policy = keras.config.dtype_policy()
+        try:
+            keras.config.set_dtype_policy(self.dtype)
+            with tf.device(self._tf_device()):
+                if isinstance(self.backbone, str):
+                    with _seeded(self.random_state if self.weights is None else None):
+                        base = build_backbone(
+                            self.backbone, weights=self.weights, input_size=self._input_size()
+                        )
+                else:
+                    base = self.backbone
+                output = base.output if self.layer is None else self._layer(base).output
+                if len(output.shape) == 4 and self.pooling is not None:
+                    pool = {"avg": keras.layers.GlobalAveragePooling2D,
+                            "max": keras.layers.GlobalMaxPooling2D}[self.pooling]
+                    output = pool(name=f"skmtl_{self.pooling}_pool")(output)
+                return keras.Model(base.inputs, output, name=f"{base.name}_features")
+        finally:
+            keras.config.set_dtype_policy(policy)
+
+    def _layer(self, model: Any) -> Any:
+        try:
+            if isinstance(self.layer, str):
+                return model.get_layer(self.layer)
+            return model.layers[self.layer]
+        except (ValueError, IndexError) as exc:
+            raise ValueError(
+                f"layer={self.layer!r} is not a layer of {model.name!r} "
+                f"({len(model.layers)} layers; see model.summary() for names)."
+            ) from exc
+
+    def _preprocess_fn(self) -> Callable:
+        if callable(self.preprocess):
+            return self.preprocess
+        return get_backbone_spec(self.preprocess or self.backbone).preprocess_fn()
+
+    def _run_model(self, batch: np.ndarray) -> np.ndarray:
+        """One forward pass on a preprocessed batch (padded to ``batch_size``)."""
+        import tensorflow as tf
+
+        n = len(batch)
+        if n < self.batch_size:  # a fixed shape avoids retracing for the last batch
+            pad = np.zeros((self.batch_size - n, *batch.shape[1:]), batch.dtype)
+            batch = np.concatenate([batch, pad])
+        with tf.device(self._tf_device()):
+            out = self._get_model().predict_on_batch(batch)
+        return np.asarray(out, dtype=np.float32)[:n].reshape(n, -1)
+
+    def _discard_model(self) -> None:
+        self.__dict__.pop("_model", None)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_model", None)  # rebuilt lazily after unpickling
+        return state
+
+    # ------------------------------------------------------------------ cache
+    def _cache_settings(self) -> dict:
+        pre = self.preprocess
+        if callable(pre):
+            pre = f"{getattr(pre, '__module__', '')}.{getattr(pre, '__qualname__', repr(pre))}"
+        return {
+            "preprocessing_version": PREPROCESSING_VERSION,
+            "backbone": self.backbone_name_,
+            "weights": self._weights_identity(),
+            "input_size": list(self.input_size_),
+            "resize": self.resize,
+            "pooling": self.pooling,
+            "layer": self.layer,
+            "flip": bool(self.flip),
+            "dtype": self.dtype,
+            "preprocess": pre,
+        }
+
+    def _weights_identity(self) -> str:
+        if not isinstance(self.backbone, str):
+            return "model:" + _digest_weights(self.backbone)
+        if self.weights is None:
+            if self.random_state is None:
+                return "random:" + _digest_weights(self._get_model())
+            return f"random:{self.random_state}"
+        if isinstance(self.weights, str) and self.weights == "imagenet":
+            return "imagenet"
+        return "file:" + _digest_file(os.fspath(self.weights))
+
+    def _feature_cache(self) -> FeatureCache | None:
+        location = resolve_cache_location(self.cache)
+        if location is None:
+            return None
+        return FeatureCache(location, self._cache_settings(), self.feature_shape_)
+
+    # ------------------------------------------------------------------ transform
+    def transform(self, X: Any) -> np.ndarray:
+        """Features of each image, computing only those not in the cache.
+
+        Parameters
+        ----------
+        X : list of paths, pandas Series/DataFrame of paths, or array of images
+
+        Returns
+        -------
+        ndarray of shape (n_images, n_features_out_), float32
+        """
+        check_is_fitted(self, "feature_shape_")
+        sources = as_image_sources(X)
+        cache = self._feature_cache()
+        out = np.full((len(sources), self.n_features_out_), np.nan, dtype=np.float32)
+        failures: dict[int, Exception] = {}
+        with ThreadPoolExecutor(self.n_jobs or min(4, os.cpu_count() or 1)) as pool:
+            todo = self._serve_from_cache(sources, cache, out, failures, pool)
+            self._compute(sources, todo, cache, out, failures, pool)
+        self._report(sources, failures)
+        return out
+
+    def _serve_from_cache(self, sources, cache, out, failures, pool) -> dict[str, list[int]]:
+        """Fill ``out`` from the cache; return the images left to compute, by content key."""
+        if cache is None:
+            return {str(i): [i] for i in range(len(sources))}
+        todo: dict[str, list[int]] = {}
+        for i, key in enumerate(pool.map(_try(sources.key), range(len(sources)))):
+            if isinstance(key, Exception):
+                failures[i] = key
+            elif (features := cache.load(key)) is not None:
+                out[i] = features.reshape(-1)
+            else:
+                todo.setdefault(key, []).append(i)
+        return todo
+
+    def _compute(self, sources, todo, cache, out, failures, pool) -> None:
+        if not todo:
+            return
+        from tqdm.auto import tqdm
+
+        preprocess = self._preprocess_fn()
+        keys = list(todo)
+        bar = tqdm(total=len(keys), disable=not self.verbose, unit="img",
+                   desc=f"{self.backbone_name_} features")
+        with bar:
+            for batch_keys, images in self._decoded_batches(sources, keys, todo, pool):
+                good = []
+                for key, image in zip(batch_keys, images, strict=True):
+                    if isinstance(image, Exception):
+                        failures[todo[key][0]] = image
+                        if self.on_error == "raise" and cache is None:
+                            raise image
+                    else:
+                        good.append((key, image))
+                if good:
+                    batch = preprocess(np.stack([image for _, image in good]))
+                    features = self._run_model(np.asarray(batch, dtype=np.float32))
+                    for (key, _), row in zip(good, features, strict=True):
+                        out[todo[key]] = row
+                        if cache is not None:
+                            cache.save(key, row.reshape(self.feature_shape_))
+                bar.update(len(batch_keys))
+
+    def _decoded_batches(self, sources, keys, todo, pool) -> Iterator[tuple[list, list]]:
+        """Batches of resized images, decoded ahead in the thread pool (bounded)."""
+        load = _try(self._load_one, sources)
+        batches = [keys[s : s + self.batch_size] for s in range(0, len(keys), self.batch_size)]
+        pending: deque = deque()
+        for batch in batches[:_PREFETCH_BATCHES]:
+            pending.append((batch, [pool.submit(load, todo[k][0]) for k in batch]))
+        submitted = len(pending)
+        while pending:
+            batch, futures = pending.popleft()
+            if submitted < len(batches):
+                nxt = batches[submitted]
+                pending.append((nxt, [pool.submit(load, todo[k][0]) for k in nxt]))
+                submitted += 1
+            yield batch, [f.result() for f in futures]
+
+    def _load_one(self, sources: ImageSources, i: int) -> np.ndarray:
+        image = resize_image(sources.decode(i), self.input_size_, self.resize)
+        return flip_horizontal(image) if self.flip else image
+
+    def _report(self, sources: ImageSources, failures: dict[int, Exception]) -> None:
+        self.failed_images_ = [
+            (i, sources.items[i] if sources.kind == "paths" else f"#{i}", str(exc))
+            for i, exc in sorted(failures.items())
+        ]
+        if not failures:
+            return
+        first = min(failures)
+        listing = "; ".join(f"#{i} {sources.describe(i)}" for i in sorted(failures)[:10])
+        more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
+        if self.on_error == "raise":
+            raise type(failures[first])(
+                f"{failures[first]} ({len(failures)} bad image(s) in X: {listing}{more}. "
+                "Features of all other images are stored in the cache, so a rerun after "
+                "fixing them computes only those.)"
+            ) from failures[first]
+        warnings.warn(
+            f"{len(failures)} image(s) could not be read and got NaN features: "
+            f"{listing}{more}. See failed_images_.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    # ------------------------------------------------------------------ metadata
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output names: ``"<backbone>__<k>"``, or ``"<backbone>__h<i>w<j>c<k>"`` for maps.
+
+        The backbone prefix lets a multi-branch head find each backbone's columns in a
+        ``FeatureUnion``.
+        """
+        check_is_fitted(self, "feature_shape_")
+        prefix = self.backbone_name_
+        if len(self.feature_shape_) == 3:
+            h, w, c = self.feature_shape_
+            names = [f"{prefix}__h{i}w{j}c{k}" for i in range(h) for j in range(w)
+                     for k in range(c)]
+        else:
+            names = [f"{prefix}__{k}" for k in range(self.n_features_out_)]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.requires_fit = True
+        return tags
+
+
+def _try(fn: Callable, *bound: Any) -> Callable:
+    """Wrap ``fn`` so that a bad image returns its exception instead of raising it."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*bound, *args)
+        except (ValueError, OSError) as exc:
+            return exc
+
+    return call
+
+
+class _seeded:
+    """Seed Keras' initialisers for a build, then restore Python's and NumPy's RNGs."""
+
+    def __init__(self, seed: int | None) -> None:
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        if self.seed is not None:
+            import random
+
+            import keras
+
+            self._states = (random.getstate(), np.random.get_state())
+            keras.utils.set_random_seed(self.seed)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.seed is not None:
+            import random
+
+            random.setstate(self._states[0])
+            np.random.set_state(self._states[1])
+
+
+def _digest_weights(model: Any) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
+_FILE_DIGESTS: dict[tuple, str] = {}
+
+
+def _digest_file(path: str) -> str:
+    stat = os.stat(path)
+    memo = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if memo not in _FILE_DIGESTS:
+        h = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _FILE_DIGESTS[memo] = h.hexdigest()
+    return _FILE_DIGESTS[memo]
+

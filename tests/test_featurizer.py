@@ -1,0 +1,390 @@
+"""PretrainedFeaturizer plumbing, on a tiny random-weight backbone (fast)."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.base import clone
+
+from skmtl import PretrainedFeaturizer
+from skmtl.images import ImageDecodeError, resize_image
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A 2-conv Keras model: output (SIZE/4, SIZE/4, 6), fixed random weights."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="same", name="c2")(x)
+    return keras.Model(inputs, x, name="tiny")
+
+
+def scale(x):
+    return x / 255.0
+
+
+def make(tiny, **params):
+    params.setdefault("preprocess", scale)
+    params.setdefault("batch_size", 4)
+    return PretrainedFeaturizer(tiny, **params)
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Eight random RGB images of different sizes, uint8."""
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (20 + 3 * i, 40 - 2 * i, 3), dtype=np.uint8) for i in range(8)]
+
+
+@pytest.fixture
+def png_files(tmp_path, images):
+    paths = []
+    for i, image in enumerate(images):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    return paths
+
+
+class CallCounter:
+    """Counts images that go through the backbone."""
+
+    def __init__(self, monkeypatch):
+        self.images = 0
+        original = PretrainedFeaturizer._run_model
+
+        def counting(featurizer, batch):
+            self.images += len(batch)
+            return original(featurizer, batch)
+
+        monkeypatch.setattr(PretrainedFeaturizer, "_run_model", counting)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    return CallCounter(monkeypatch)
+
+
+# ---------------------------------------------------------------- inputs
+def test_every_input_kind_gives_the_same_features(tiny, images, png_files):
+    ref = make(tiny).fit_transform(png_files)
+    assert ref.shape == (8, 6) and ref.dtype == np.float32 and np.isfinite(ref).all()
+    same_as_ref = [
+        np.array(png_files),
+        np.array(png_files, dtype=object),
+        pd.Series(png_files),
+        pd.DataFrame({"file": png_files}),
+        pd.DataFrame({"label": ["a"] * 8, "path": png_files}),
+        tuple(png_files),
+        images,  # list of arrays of different sizes, lossless PNG -> identical
+    ]
+    for X in same_as_ref:
+        np.testing.assert_array_equal(make(tiny).fit_transform(X), ref)
+
+
+def test_arrays_batch_grayscale_and_float(tiny, images):
+    batch = np.stack([resize_image(im, (SIZE, SIZE)).astype(np.uint8) for im in images])
+    feats = make(tiny).fit_transform(batch)
+    assert feats.shape == (8, 6)
+    np.testing.assert_allclose(make(tiny).fit_transform(batch.astype(np.float32)), feats,
+                               rtol=1e-5, atol=1e-6)
+    gray = batch[..., 0]
+    np.testing.assert_allclose(
+        make(tiny).fit_transform(gray),
+        make(tiny).fit_transform(np.repeat(gray[..., None], 3, axis=-1)),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(make(tiny).fit_transform(gray[..., None]),
+                               make(tiny).fit_transform(gray), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "match"),
+    [
+        ([], ValueError, "empty"),
+        (np.zeros((0, 8, 8, 3)), ValueError, "empty"),
+        ("one.jpg", TypeError, "single path"),
+        (np.zeros((4, 10)), ValueError, r"shape \(4, 10\)"),
+        (np.zeros((2, 8, 8, 4)), ValueError, r"shape \(2, 8, 8, 4\)"),
+        (np.zeros((2, 8, 8, 3), dtype=bool), ValueError, "dtype bool"),
+        ([1, 2, 3], TypeError, r"X\[0\] is 1"),
+        (pd.DataFrame({"a": ["x"], "b": ["y"]}), ValueError, "'path' column"),
+        ({"a": 1}, TypeError, "dict"),
+    ],
+)
+def test_bad_x_gets_a_clear_error(tiny, X, error, match):
+    with pytest.raises(error, match=match):
+        make(tiny).fit(X)
+
+
+def test_non_finite_or_out_of_range_arrays_are_refused(tiny):
+    bad = np.zeros((3, 8, 8, 3), np.float32)
+    bad[1, 0, 0, 0] = np.nan
+    fitted = make(tiny).fit(bad)
+    with pytest.raises(ValueError, match="#1"):
+        fitted.transform(bad)
+
+
+# ---------------------------------------------------------------- settings
+@pytest.mark.parametrize("mode", ["squash", "center_crop", "pad"])
+def test_resize_modes_match_resizing_by_hand(tiny, images, mode):
+    by_hand = np.stack([resize_image(im, (SIZE, SIZE), mode) for im in images])
+    np.testing.assert_allclose(
+        make(tiny, resize=mode).fit_transform(images),
+        make(tiny).fit_transform(by_hand),
+        rtol=1e-5, atol=1e-6,
+    )
+
+
+def test_resize_modes_differ(tiny, images):
+    feats = [make(tiny, resize=m).fit_transform(images) for m in ("squash", "center_crop", "pad")]
+    assert not np.allclose(feats[0], feats[1]) and not np.allclose(feats[0], feats[2])
+
+
+def test_flip_equals_features_of_mirrored_images(tiny, images):
+    native = np.stack([resize_image(im, (SIZE, SIZE)) for im in images])
+    np.testing.assert_allclose(
+        make(tiny, flip=True).fit_transform(native),
+        make(tiny).fit_transform(native[:, :, ::-1]),
+        rtol=1e-6, atol=1e-7,
+    )
+    assert not np.allclose(make(tiny, flip=True).fit_transform(native),
+                           make(tiny).fit_transform(native))
+
+
+def test_pooling_max_and_spatial_map(tiny, images):
+    spatial = make(tiny, pooling=None).fit(images)
+    assert spatial.feature_shape_ == (8, 8, 6) and spatial.n_features_out_ == 384
+    maps = spatial.transform(images).reshape(-1, 8, 8, 6)
+    np.testing.assert_allclose(maps.mean(axis=(1, 2)), make(tiny).fit_transform(images),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(maps.max(axis=(1, 2)),
+                               make(tiny, pooling="max").fit_transform(images), rtol=1e-6)
+    names = spatial.get_feature_names_out()
+    assert names[0] == "tiny__h0w0c0" and names[7] == "tiny__h0w1c1" and names[-1] == "tiny__h7w7c5"
+
+
+def test_layer_by_name_and_index(tiny, images):
+    by_name = make(tiny, layer="c1").fit(images)
+    assert by_name.feature_shape_ == (4,)
+    by_index = make(tiny, layer=1).fit(images)
+    np.testing.assert_array_equal(by_name.transform(images), by_index.transform(images))
+    with pytest.raises(ValueError, match="'nope' is not a layer of 'tiny'"):
+        make(tiny, layer="nope").fit(images)
+
+
+def test_input_size_override_upscales(images):
+    feats = PretrainedFeaturizer("mobilenet_v3_small", weights=None, input_size=48,
+                                 batch_size=8).fit(images)
+    assert feats.input_size_ == (48, 48)
+    assert feats.transform(images[:3]).shape == (3, 576)
+
+
+def test_named_backbone_weights_none_is_seeded(images):
+    a = PretrainedFeaturizer("mobilenet_v3_small", weights=None, input_size=32)
+    b = clone(a)
+    np.testing.assert_array_equal(a.fit_transform(images[:2]), b.fit_transform(images[:2]))
+
+
+# ---------------------------------------------------------------- sklearn API
+def test_feature_names_and_pandas_output(tiny, png_files):
+    feat = make(tiny).set_output(transform="pandas").fit(pd.Series(png_files, index=list("abcdefgh")))
+    assert list(feat.get_feature_names_out()) == [f"tiny__{k}" for k in range(6)]
+    frame = feat.transform(pd.Series(png_files, index=list("abcdefgh")))
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == [f"tiny__{k}" for k in range(6)]
+    assert list(frame.index) == list("abcdefgh")
+
+
+def test_clone_get_params_and_pickle(tiny, images, tmp_path):
+    feat = make(tiny, cache=tmp_path, flip=True)
+    assert clone(feat).get_params()["flip"] is True
+    feat.fit(images)
+    before = feat.transform(images)
+    restored = pickle.loads(pickle.dumps(feat))
+    assert "_model" not in restored.__dict__
+    np.testing.assert_array_equal(restored.transform(images), before)
+
+
+def test_transform_before_fit_raises(tiny, images):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        make(tiny).transform(images)
+
+
+def test_parameter_validation(tiny, images):
+    with pytest.raises(ValueError, match="resize"):
+        make(tiny, resize="stretch").fit(images)
+    with pytest.raises(ValueError, match="batch_size"):
+        make(tiny, batch_size=0).fit(images)
+    with pytest.raises(ValueError, match="preprocess"):
+        PretrainedFeaturizer(tiny).fit(images)
+    with pytest.raises(ValueError, match="Unknown backbone 'resnet5'"):
+        PretrainedFeaturizer("resnet5").fit(images)
+
+
+def test_tags():
+    from sklearn.base import is_classifier, is_regressor
+
+    feat = PretrainedFeaturizer()
+    tags = feat.__sklearn_tags__()
+    assert tags.transformer_tags is not None and not is_classifier(feat) and not is_regressor(feat)
+    assert tags.input_tags.string and not tags.input_tags.two_d_array
+
+
+# ---------------------------------------------------------------- cache
+def test_cache_computes_each_image_once_in_any_order(tiny, png_files, tmp_path, calls):
+    feat = make(tiny, cache=tmp_path / "c").fit(png_files)
+    first = feat.transform(png_files[:5])
+    assert calls.images == 5
+    # A different subset and order: only the three new images are computed.
+    rev = feat.transform(png_files[::-1])
+    assert calls.images == 8
+    np.testing.assert_array_equal(rev[::-1][:5], first)
+    feat.transform(png_files)
+    clone(feat).fit(png_files).transform(png_files)
+    assert calls.images == 8
+
+
+def test_cache_accepts_joblib_memory_and_shares_with_path(tiny, png_files, tmp_path, calls):
+    import joblib
+
+    make(tiny, cache=joblib.Memory(tmp_path, verbose=0)).fit_transform(png_files)
+    make(tiny, cache=str(tmp_path)).fit_transform(png_files)
+    assert calls.images == 8
+    make(tiny, cache=joblib.Memory(None)).fit_transform(png_files)  # no location: no cache
+    assert calls.images == 16
+
+
+def test_duplicate_images_are_computed_once_with_a_cache(tiny, png_files, tmp_path, calls):
+    out = make(tiny, cache=tmp_path).fit_transform([png_files[0], png_files[1], png_files[0]])
+    assert calls.images == 2
+    np.testing.assert_array_equal(out[0], out[2])
+
+
+def test_content_not_path_is_the_key(tiny, png_files, tmp_path, calls):
+    feat = make(tiny, cache=tmp_path / "c").fit(png_files)
+    feat.transform(png_files[:1])
+    # Same path, new content: recomputed, never stale.
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(png_files[0])
+    new = feat.transform(png_files[:1])
+    assert calls.images == 2
+    np.testing.assert_array_equal(new, make(tiny).fit_transform(png_files[:1]))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"resize": "pad"},
+        {"pooling": "max"},
+        {"pooling": None},
+        {"layer": "c1"},
+        {"flip": True},
+        {"dtype": "bfloat16"},
+        {"preprocess": np.negative},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_every_setting_invalidates_the_cache(tiny, images, tmp_path, calls, change):
+    base = make(tiny, cache=tmp_path)
+    base.fit_transform(images)
+    changed = clone(base).set_params(**change)
+    expected = clone(changed).set_params(cache=None).fit_transform(images)
+    calls.images = 0
+    np.testing.assert_array_equal(changed.fit_transform(images), expected)
+    assert calls.images == len(images)
+
+
+def test_input_size_invalidates_the_cache(images, tmp_path, calls):
+    feat = PretrainedFeaturizer("mobilenet_v3_small", weights=None, input_size=32,
+                                cache=tmp_path)
+    feat.fit_transform(images)
+    clone(feat).set_params(input_size=40).fit_transform(images)
+    assert calls.images == 16
+
+
+def test_input_size_must_fit_a_fixed_custom_model(tiny, images):
+    with pytest.raises(ValueError, match=r"fixed at \(32, 32\)"):
+        make(tiny, input_size=40).fit(images)
+
+
+def test_other_weights_invalidate_the_cache(tiny, images, tmp_path, calls):
+    import keras
+
+    make(tiny, cache=tmp_path).fit_transform(images)
+    other = keras.models.clone_model(tiny)  # same architecture, new random weights
+    make(other, cache=tmp_path).fit_transform(images)
+    assert calls.images == 16
+    seeded = PretrainedFeaturizer("mobilenet_v3_small", weights=None, input_size=32,
+                                  cache=tmp_path)
+    seeded.fit_transform(images)
+    clone(seeded).set_params(random_state=1).fit_transform(images)
+    assert calls.images == 32
+
+
+def test_damaged_cache_entry_is_recomputed_with_a_warning(tiny, images, tmp_path, calls):
+    feat = make(tiny, cache=tmp_path).fit(images)
+    good = feat.transform(images)
+    entries = sorted(tmp_path.rglob("*.npy"))
+    assert len(entries) == 8
+    entries[0].write_bytes(entries[0].read_bytes()[:40])  # truncated
+    np.save(entries[1], np.zeros(3, np.float32))  # wrong shape
+    with pytest.warns(RuntimeWarning, match="Damaged feature cache entry"):
+        again = feat.transform(images)
+    np.testing.assert_array_equal(again, good)
+    assert calls.images == 10
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+# ---------------------------------------------------------------- bad images
+@pytest.fixture
+def with_bad_files(png_files, tmp_path):
+    truncated = tmp_path / "truncated.jpg"
+    Image.fromarray(np.full((64, 64, 3), 100, np.uint8)).save(truncated, quality=95)
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not an image")
+    return [*png_files[:3], str(truncated), png_files[3], str(tmp_path / "missing.png"),
+            str(text), *png_files[4:]]
+
+
+def test_bad_file_raises_naming_file_and_position(tiny, with_bad_files):
+    with pytest.raises(ImageDecodeError, match=r"#3 .*truncated\.jpg"):
+        make(tiny).fit_transform(with_bad_files)
+
+
+def test_bad_files_keep_finished_work_in_the_cache(tiny, with_bad_files, tmp_path, calls):
+    feat = make(tiny, cache=tmp_path / "c").fit(with_bad_files)
+    with pytest.raises(ImageDecodeError, match=r"3 bad image\(s\).*missing\.png.*notes\.jpg"):
+        feat.transform(with_bad_files)
+    assert calls.images == 8  # every good image was computed and stored
+    good = [p for p in with_bad_files if "png" in p and "missing" not in p]
+    feat.transform(good)
+    assert calls.images == 8  # the rerun computes nothing
+
+
+def test_on_error_warn_fills_nan_and_records(tiny, with_bad_files, png_files):
+    feat = make(tiny, on_error="warn").fit(with_bad_files)
+    with pytest.warns(RuntimeWarning, match=r"3 image\(s\) could not be read"):
+        out = feat.transform(with_bad_files)
+    bad_rows = [3, 5, 6]
+    assert np.isnan(out[bad_rows]).all()
+    good_rows = [i for i in range(len(with_bad_files)) if i not in bad_rows]
+    np.testing.assert_array_equal(out[good_rows], make(tiny).fit_transform(png_files))
+    assert [i for i, _, _ in feat.failed_images_] == bad_rows
+    assert feat.failed_images_[1][1].endswith("missing.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        feat.transform(png_files)
+    assert feat.failed_images_ == []
