@@ -493,7 +493,7 @@ class _seeded:
 
             import keras
 
-            self._states = (random.getstate(), np.random.get_state())
+            self._states = (random.getstate(), np.random.get_state())  # noqa: NPY002
             keras.utils.set_random_seed(self.seed)
 
     def __exit__(self, *exc: Any) -> None:
@@ -501,7 +501,7 @@ class _seeded:
             import random
 
             random.setstate(self._states[0])
-            np.random.set_state(self._states[1])
+            np.random.set_state(self._states[1])  # noqa: NPY002
 
 
 def _digest_weights(model: Any) -> str:

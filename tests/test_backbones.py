@@ -82,7 +82,6 @@ def test_missing_weights_file_names_file_and_backbone(tmp_path):
 @pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_weights_file_of_another_architecture_is_refused(tmp_path):
     import keras
-
     import numpy as np
 
     path = tmp_path / "small.weights.h5"

@@ -71,7 +71,7 @@ def test_resolve_cache_location(tmp_path):
     assert resolve_cache_location(tmp_path) == tmp_path
     assert resolve_cache_location(joblib.Memory(tmp_path, verbose=0)) == tmp_path
     assert resolve_cache_location(joblib.Memory(None)) is None
-    with pytest.raises(TypeError, match="joblib.Memory"):
+    with pytest.raises(TypeError, match=r"joblib\.Memory"):
         resolve_cache_location(3)
 
 

@@ -171,7 +171,7 @@ def test_pooling_max_and_spatial_map(tiny, images):
     np.testing.assert_allclose(maps.max(axis=(1, 2)),
                                make(tiny, pooling="max").fit_transform(images), rtol=1e-6)
     names = spatial.get_feature_names_out()
-    assert names[0] == "tiny__h0w0c0" and names[7] == "tiny__h0w1c1" and names[-1] == "tiny__h7w7c5"
+    assert (names[0], names[7], names[-1]) == ("tiny__h0w0c0", "tiny__h0w1c1", "tiny__h7w7c5")
 
 
 def test_layer_by_name_and_index(tiny, images):
@@ -198,7 +198,8 @@ def test_named_backbone_weights_none_is_seeded(images):
 
 # ---------------------------------------------------------------- sklearn API
 def test_feature_names_and_pandas_output(tiny, png_files):
-    feat = make(tiny).set_output(transform="pandas").fit(pd.Series(png_files, index=list("abcdefgh")))
+    series = pd.Series(png_files, index=list("abcdefgh"))
+    feat = make(tiny).set_output(transform="pandas").fit(series)
     assert list(feat.get_feature_names_out()) == [f"tiny__{k}" for k in range(6)]
     frame = feat.transform(pd.Series(png_files, index=list("abcdefgh")))
     assert isinstance(frame, pd.DataFrame)

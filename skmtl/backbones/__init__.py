@@ -91,7 +91,9 @@ def build_backbone(
             raise
     path = Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"Weights file '{path}' for backbone {spec.name!r} does not exist.")
+        raise FileNotFoundError(
+            f"Weights file '{path}' for backbone {spec.name!r} does not exist."
+        )
     try:
         return build(weights=str(path), **kwargs)
     except (FileNotFoundError, ImportError):

@@ -139,9 +139,9 @@ def _lite(variant: int, size: int, params: int) -> BackboneSpec:
 _TF = "_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 _ROWS: list[BackboneSpec] = [
-    _lite(0, 224, 3_371_408),
-    _lite(1, 240, 4_181_264),
-    _lite(2, 260, 4_846_624),
+    _lite(0, 224, 3_413_024),
+    _lite(1, 240, 4_189_344),
+    _lite(2, 260, 4_869_168),
     _keras("xception", "xception", "Xception", "xception", 299, 2048, 20_861_480,
            f"xception{_TF}", min_size=71),
     _keras("resnet50", "resnet", "ResNet50", "resnet", 224, 2048, 23_587_712,

@@ -1,0 +1,14 @@
+"""Where skmtl keeps per-user files (converted weights)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def skmtl_home() -> Path:
+    """``$SKMTL_HOME``, else ``$XDG_CACHE_HOME/skmtl``, else ``~/.cache/skmtl``."""
+    if os.environ.get("SKMTL_HOME"):
+        return Path(os.environ["SKMTL_HOME"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "skmtl"
