@@ -108,7 +108,7 @@ def as_image_sources(X: Any) -> ImageSources:
 
 
 def _from_array(X: np.ndarray) -> ImageSources:
-    if X.size == 0 and X.shape[:1] == (0,) or len(X) == 0:
+    if len(X) == 0:
         raise ValueError("X is empty: there are no images to featurise.")
     if X.dtype.kind in "USO":
         if X.ndim != 1:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 #: ../shared/data next to the repository; absent on a fresh machine.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
