@@ -1,0 +1,56 @@
+"""The ``skmtl`` command line: one module per sub-command, the work done by plain functions.
+
+``main(argv)`` is the entry point and returns the exit status, so tests call it directly.
+User errors (a missing file, a bad option) print one line and exit with status 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+#: Sub-command name -> module in this package with ``add_parser(subparsers)`` and ``run(args)``.
+COMMANDS = {
+    "backbones": "skmtl.cli.backbones",
+    "demo": "skmtl.cli.demo",
+}
+
+#: Errors a user can fix; anything else is a bug and keeps its traceback.
+USER_ERRORS = (FileNotFoundError, ValueError, TypeError, KeyError, PermissionError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="skmtl",
+        description="Transfer learning for image classification, the Kaggle way.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS.values():
+        importlib.import_module(module).add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``skmtl`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.debug:  # TensorFlow's C++ start-up chatter is not for users
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return int(args.run(args) or 0)
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
+        print(f"skmtl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

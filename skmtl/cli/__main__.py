@@ -1,0 +1,5 @@
+import sys
+
+from skmtl.cli import main
+
+sys.exit(main())
