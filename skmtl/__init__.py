@@ -18,6 +18,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "PretrainedFeaturizer": "skmtl.featurizer",
     "MultiBranchClassifier": "skmtl.heads",
+    "FlipTTAClassifier": "skmtl.ensemble",
+    "KFoldEnsembleClassifier": "skmtl.ensemble",
+    "make_transfer_pipeline": "skmtl.pipeline",
     "build_backbone": "skmtl.backbones",
     "list_backbones": "skmtl.backbones",
     "get_backbone_spec": "skmtl.backbones",

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmtl._inputs import ImageSources, as_image_sources
+from skmtl._seeding import seeded
 from skmtl.backbones import build_backbone, get_backbone_spec
 from skmtl.cache import FeatureCache, resolve_cache_location
 from skmtl.images import RESIZE_MODES, flip_horizontal, resize_image
@@ -248,7 +249,7 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
             keras.config.set_dtype_policy(self.dtype)
             with tf.device(self._tf_device()):
                 if isinstance(self.backbone, str):
-                    with _seeded(self.random_state if self.weights is None else None):
+                    with seeded(self.random_state if self.weights is None else None):
                         base = build_backbone(
                             self.backbone, weights=self.weights, input_size=self._input_size()
                         )
@@ -479,29 +480,6 @@ def _try(fn: Callable, *bound: Any) -> Callable:
             return exc
 
     return call
-
-
-class _seeded:
-    """Seed Keras' initialisers for a build, then restore Python's and NumPy's RNGs."""
-
-    def __init__(self, seed: int | None) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        if self.seed is not None:
-            import random
-
-            import keras
-
-            self._states = (random.getstate(), np.random.get_state())  # noqa: NPY002
-            keras.utils.set_random_seed(self.seed)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.seed is not None:
-            import random
-
-            random.setstate(self._states[0])
-            np.random.set_state(self._states[1])  # noqa: NPY002
 
 
 def _digest_weights(model: Any) -> str:

@@ -1,0 +1,318 @@
+"""Competition tricks as meta-estimators: flip test-time augmentation and K-fold averaging.
+
+Both wrap a pipeline whose first steps featurise images with :class:`PretrainedFeaturizer`
+(directly or inside a ``FeatureUnion``) and whose last steps are the head. They split it
+there: the featurizer block is stateless, so it can be asked for mirrored features by
+switching ``flip`` (mirrored features come from, and go into, the per-image cache), and
+held-out images can be turned into validation features for the head's early stopping.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.metrics import accuracy_score, log_loss
+from sklearn.model_selection import check_cv
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.validation import check_is_fitted
+
+from skmtl.featurizer import PretrainedFeaturizer
+
+__all__ = ["FlipTTAClassifier", "KFoldEnsembleClassifier"]
+
+
+# ---------------------------------------------------------------------- helpers
+def featurizers_in(estimator: Any) -> list[PretrainedFeaturizer]:
+    """Every PretrainedFeaturizer inside ``estimator`` (pipelines, unions, nested)."""
+    if isinstance(estimator, PretrainedFeaturizer):
+        return [estimator]
+    found: list[PretrainedFeaturizer] = []
+    for _, child in getattr(estimator, "steps", []) or getattr(estimator, "transformer_list", []):
+        found.extend(featurizers_in(child))
+    return found
+
+
+def split_features_and_head(estimator: Any) -> tuple[Any, Any]:
+    """Split a pipeline after its last step that contains a featurizer.
+
+    Returns ``(features, head)``: two pipelines (or single estimators) whose composition is
+    ``estimator``.
+    """
+    if not isinstance(estimator, Pipeline):
+        raise TypeError(
+            "Expected a Pipeline that starts with PretrainedFeaturizer steps (see "
+            f"skmtl.make_transfer_pipeline), got {type(estimator).__name__}."
+        )
+    last = max((i for i, (_, step) in enumerate(estimator.steps) if featurizers_in(step)),
+               default=None)
+    if last is None:
+        raise ValueError("The pipeline contains no PretrainedFeaturizer to flip.")
+    if last == len(estimator.steps) - 1:
+        raise ValueError("The pipeline ends with a featurizer: it needs a head after it.")
+    features, head = estimator[: last + 1], estimator[last + 1 :]
+    return features, head[0] if len(head.steps) == 1 else head
+
+
+def _accepts_validation_data(estimator: Any) -> bool:
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    return "validation_data" in inspect.signature(final.fit).parameters
+
+
+def fit_with_validation(estimator: Any, X: Any, y: Any, validation: tuple | None) -> Any:
+    """Fit ``estimator``, giving its final step held-out data for early stopping.
+
+    ``validation`` is ``(X_val, y_val)`` in ``estimator``'s input space; a pipeline's
+    leading steps turn it into the final step's input. Estimators that take no
+    validation data are simply fitted.
+    """
+    if validation is None or not _accepts_validation_data(estimator):
+        return estimator.fit(X, y)
+    X_val, y_val = validation
+    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+        Xt = estimator[:-1].fit_transform(X, y)
+        Xv = estimator[:-1].transform(X_val)
+        estimator.steps[-1][1].fit(Xt, y, validation_data=(Xv, y_val))
+        return estimator
+    return estimator.fit(X, y, validation_data=(X_val, y_val))
+
+
+class _flipped:
+    """Context manager setting ``flip`` on featurizers, restoring it afterwards."""
+
+    def __init__(self, estimator: Any, flip: bool) -> None:
+        self.featurizers = featurizers_in(estimator)
+        self.flip = flip
+
+    def __enter__(self) -> None:
+        self.saved = [f.flip for f in self.featurizers]
+        for f in self.featurizers:
+            f.flip = self.flip
+
+    def __exit__(self, *exc: Any) -> None:
+        for f, flip in zip(self.featurizers, self.saved, strict=True):
+            f.flip = flip
+
+
+def _stack(frames: list[Any]) -> Any:
+    if hasattr(frames[0], "iloc"):
+        import pandas as pd
+
+        return pd.concat(frames, ignore_index=True)
+    return np.concatenate(frames)
+
+
+# ---------------------------------------------------------------------- flip TTA
+class FlipTTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Average predictions on original and horizontally mirrored images.
+
+    Parameters
+    ----------
+    estimator : Pipeline
+        Featurizer steps (``PretrainedFeaturizer`` or a ``FeatureUnion`` of them) followed
+        by a head; cloned at fit.
+    augment : bool, default=True
+        Also train the head on the mirrored images (doubling the training set).
+
+    Attributes
+    ----------
+    features_ : Pipeline
+        The fitted featurizer block.
+    head_ : estimator
+        The fitted head.
+    classes_ : ndarray
+        Class labels.
+
+    Notes
+    -----
+    Mirroring works by switching ``flip`` on every featurizer in the block, so mirrored
+    features are cached like the originals.
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "augment": ["boolean"],
+    }
+
+    def __init__(self, estimator: Any, *, augment: bool = True) -> None:
+        self.estimator = estimator
+        self.augment = augment
+
+    def _both_views(self, X: Any) -> tuple[Any, Any]:
+        with _flipped(self.features_, False):
+            original = self.features_.transform(X)
+        with _flipped(self.features_, True):
+            mirrored = self.features_.transform(X)
+        return original, mirrored
+
+    def fit(self, X: Any, y: Any, validation_data: tuple | None = None) -> FlipTTAClassifier:
+        """Fit the featurizer block and the head (on both views when ``augment``).
+
+        Parameters
+        ----------
+        X : images (paths or arrays)
+        y : array-like of shape (n_samples,)
+        validation_data : (X_val, y_val), optional
+            Held-out images for the head's early stopping, when the head supports it.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        features, head = split_features_and_head(clone(self.estimator))
+        self.features_ = features.fit(X, y)
+        original, mirrored = self._both_views(X)
+        y = np.asarray(y)
+        Xh, yh = (_stack([original, mirrored]), np.concatenate([y, y])) if self.augment else (
+            original, y)
+        validation = None
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            v0, v1 = self._both_views(X_val)
+            y_val = np.asarray(y_val)
+            validation = (_stack([v0, v1]), np.concatenate([y_val, y_val])) if self.augment \
+                else (v0, y_val)
+        self.head_ = fit_with_validation(head, Xh, yh, validation)
+        self.classes_ = self.head_.classes_
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Mean of the head's probabilities on original and mirrored images."""
+        check_is_fitted(self, "head_")
+        original, mirrored = self._both_views(X)
+        return (self.head_.predict_proba(original) + self.head_.predict_proba(mirrored)) / 2
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class with the highest averaged probability."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+# ---------------------------------------------------------------------- K-fold
+class KFoldEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Train one model per cross-validation fold and average them.
+
+    Each fold's clone is fitted on the other folds, with its own held-out fold as
+    validation data for early stopping when the head supports it, and predicts that fold:
+    these out-of-fold probabilities give an honest CV score. At predict time the fold
+    models are averaged. ``KFoldEnsembleClassifier(FlipTTAClassifier(pipe), cv=5)`` is the
+    "5 folds x original/flipped" recipe.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Classifier to clone per fold (a pipeline, a ``FlipTTAClassifier``...).
+    cv : int or cross-validation splitter, default=5
+        Integers use ``StratifiedKFold(cv, shuffle=True, random_state=random_state)``.
+    early_stopping : bool, default=True
+        Pass each held-out fold to the head as validation data.
+    random_state : int, default=0
+        Shuffling of the default folds.
+    verbose : bool, default=False
+        Print each fold's score.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted fold models.
+    oof_proba_ : ndarray of shape (n_samples, n_classes)
+        Out-of-fold probabilities.
+    cv_log_loss_, cv_accuracy_ : float
+        Scores of ``oof_proba_``.
+    classes_ : ndarray
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "cv": ["cv_object"],
+        "early_stopping": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        cv: Any = 5,
+        early_stopping: bool = True,
+        random_state: int | None = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.estimator = estimator
+        self.cv = cv
+        self.early_stopping = early_stopping
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _splitter(self) -> Any:
+        if isinstance(self.cv, int):
+            from sklearn.model_selection import StratifiedKFold
+
+            return StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        return check_cv(self.cv, classifier=True)
+
+    def fit(self, X: Any, y: Any) -> KFoldEnsembleClassifier:
+        """Fit one clone per fold and record out-of-fold probabilities.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        y = np.asarray(y)
+        self.classes_ = np.unique(y)
+        n = len(y)
+        self.oof_proba_ = np.zeros((n, len(self.classes_)))
+        self.estimators_ = []
+        take = _taker(X)
+        for k, (train, test) in enumerate(self._splitter().split(np.zeros(n), y)):
+            model = clone(self.estimator)
+            validation = (take(test), y[test]) if self.early_stopping else None
+            fit_with_validation(model, take(train), y[train], validation)
+            self.oof_proba_[test] = self._aligned(model, model.predict_proba(take(test)))
+            self.estimators_.append(model)
+            if self.verbose:
+                print(f"fold {k + 1}: log loss "
+                      f"{log_loss(y[test], self.oof_proba_[test], labels=self.classes_):.4f}")
+        self.cv_log_loss_ = float(log_loss(y, self.oof_proba_, labels=self.classes_))
+        self.cv_accuracy_ = float(accuracy_score(y, self.classes_[self.oof_proba_.argmax(1)]))
+        return self
+
+    def _aligned(self, model: Any, proba: np.ndarray) -> np.ndarray:
+        """Columns of ``proba`` in the order of ``classes_`` (a fold may lack a class)."""
+        out = np.zeros((len(proba), len(self.classes_)))
+        out[:, np.searchsorted(self.classes_, model.classes_)] = proba
+        return out / out.sum(axis=1, keepdims=True)  # float32 heads are 1e-7 off
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Mean of the fold models' probabilities."""
+        check_is_fitted(self, "estimators_")
+        return np.mean([self._aligned(m, m.predict_proba(X)) for m in self.estimators_], axis=0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class with the highest averaged probability."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        return tags
+
+
+def _taker(X: Any):
+    """Row selection that works for lists, arrays, Series and DataFrames."""
+    if hasattr(X, "iloc"):
+        return lambda idx: X.iloc[idx]
+    if isinstance(X, np.ndarray):
+        return lambda idx: X[idx]
+    return lambda idx: [X[i] for i in idx]

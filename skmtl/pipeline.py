@@ -1,0 +1,93 @@
+"""make_transfer_pipeline: featurizers of several backbones, concatenated, then a head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from skmtl.featurizer import PretrainedFeaturizer
+
+__all__ = ["LOGISTIC_C", "make_head", "make_transfer_pipeline"]
+
+#: Inverse L2 strength of the "logistic" head on standardised features; chosen by
+#: measurement on the shared data sets (docs/measurements.md).
+LOGISTIC_C = 0.01
+
+
+def make_head(head: Any = "logistic", **params: Any) -> Any:
+    """The head named by ``head``: ``"logistic"``, ``"multibranch"`` or an estimator.
+
+    ``"logistic"`` is standardisation then L2 logistic regression; ``"multibranch"`` is
+    :class:`skmtl.MultiBranchClassifier`. ``params`` go to the head.
+    """
+    if not isinstance(head, str):
+        return head.set_params(**params) if params else head
+    if head == "logistic":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(
+            StandardScaler(),
+            LogisticRegression(**{"C": LOGISTIC_C, "max_iter": 2000, **params}),
+        )
+    if head == "multibranch":
+        from skmtl.heads import MultiBranchClassifier
+
+        return MultiBranchClassifier(**params)
+    raise ValueError(f"head={head!r}: use 'logistic', 'multibranch' or an estimator.")
+
+
+def make_transfer_pipeline(
+    backbones: str | Sequence[str] = "efficientnet_lite0",
+    *,
+    head: Any = "multibranch",
+    cache: Any = None,
+    flip: bool = False,
+    head_params: dict | None = None,
+    **featurizer_params: Any,
+) -> Pipeline:
+    """Build ``Pipeline([("features", FeatureUnion(featurizers)), ("head", head)])``.
+
+    The union outputs a pandas DataFrame whose columns are named ``<backbone>__<k>``, so a
+    multi-branch head finds each backbone's columns by itself.
+
+    Parameters
+    ----------
+    backbones : str or sequence of str
+        Registry names, one featurizer each.
+    head : {"multibranch", "logistic"} or estimator, default="multibranch"
+        The classifier on the concatenated features.
+    cache : None, path or joblib.Memory
+        Per-image feature cache shared by all featurizers.
+    flip : bool, default=False
+        Featurise mirrored images.
+    head_params : dict, optional
+        Parameters of the head.
+    **featurizer_params
+        Further :class:`PretrainedFeaturizer` parameters, the same for every backbone.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+
+    Examples
+    --------
+    >>> pipe = make_transfer_pipeline(["efficientnet_lite0", "efficientnet_lite1"],
+    ...                               head="logistic", cache="features/")
+    >>> [name for name, _ in pipe.named_steps["features"].transformer_list]
+    ['efficientnet_lite0', 'efficientnet_lite1']
+    """
+    names = [backbones] if isinstance(backbones, str) else list(backbones)
+    if not names:
+        raise ValueError("backbones is empty: give at least one backbone name.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"backbones has duplicates: {names}.")
+    union = FeatureUnion(
+        [(name, PretrainedFeaturizer(name, cache=cache, flip=flip, **featurizer_params))
+         for name in names],
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    return Pipeline([("features", union), ("head", make_head(head, **(head_params or {})))])

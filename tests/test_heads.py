@@ -1,0 +1,198 @@
+"""MultiBranchClassifier on small synthetic problems with a known answer."""
+
+from __future__ import annotations
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.ensemble import StackingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedKFold,
+    check_cv,
+    cross_val_predict,
+)
+
+from skmtl.heads import MultiBranchClassifier, find_branches
+
+FAST = {"epochs": 30, "patience": 5, "units": 16, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Three classes, signal in two 'backbones' a (8 columns) and b (5 columns)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 240)
+    a = rng.normal(size=(240, 8)) + 1.5 * np.eye(3)[y] @ rng.normal(size=(3, 8))
+    b = rng.normal(size=(240, 5)) + 1.5 * np.eye(3)[y] @ rng.normal(size=(3, 5))
+    X = pd.DataFrame(np.hstack([a, b]), columns=[f"a__{i}" for i in range(8)]
+                     + [f"b__{i}" for i in range(5)])
+    return X, np.array(["cat", "dog", "fox"])[y]
+
+
+def dense_inputs(model):
+    return sorted(int(layer.kernel.shape[0]) for layer in model.model_.layers
+                  if layer.name.endswith("_dense"))
+
+
+def test_is_a_classifier_for_scikit_learn():
+    head = MultiBranchClassifier()
+    tags = head.__sklearn_tags__()
+    assert is_classifier(head) and tags.estimator_type == "classifier"
+    assert tags.classifier_tags is not None and tags.target_tags.required
+    assert isinstance(check_cv(5, np.array([0, 1] * 5), classifier=is_classifier(head)),
+                      StratifiedKFold)
+
+
+def test_branches_from_names_explicit_sizes_and_dict(data):
+    X, y = data
+    auto = MultiBranchClassifier(**FAST).fit(X, y)
+    assert [(n, len(c)) for n, c, _ in auto.branches_] == [("a", 8), ("b", 5)]
+    assert dense_inputs(auto) == [5, 8]
+    sizes = MultiBranchClassifier(branches=[8, 5], **FAST).fit(X.to_numpy(), y)
+    assert dense_inputs(sizes) == [5, 8]
+    named = MultiBranchClassifier(branches={"first": list(X.columns[:8]),
+                                            "second": list(X.columns[8:])}, **FAST).fit(X, y)
+    assert dense_inputs(named) == [5, 8]
+    single = MultiBranchClassifier(**FAST).fit(X.to_numpy(), y)
+    assert dense_inputs(single) == [13]
+    with pytest.raises(ValueError, match=r"sum to 12, but X has 13"):
+        MultiBranchClassifier(branches=[8, 4], **FAST).fit(X, y)
+
+
+def test_find_branches_spatial_and_union_prefixes():
+    names = [f"feat-1__lite0__h{i}w{j}c{k}" for i in range(2) for j in range(3)
+             for k in range(4)] + ["feat-2__lite1__0", "feat-2__lite1__1"]
+    branches = find_branches(names, len(names))
+    assert [(n, len(c), s) for n, c, s in branches] == [
+        ("feat-1__lite0", 24, (2, 3, 4)), ("feat-2__lite1", 2, None)]
+    assert find_branches(None, 7)[0][2] is None and len(find_branches(None, 7)[0][1]) == 7
+
+
+def test_spatial_branch_restores_the_map_and_pools(data):
+    rng = np.random.default_rng(1)
+    X, y = data
+    maps = pd.DataFrame(rng.normal(size=(len(y), 2 * 2 * 3)),
+                        columns=[f"m__h{i}w{j}c{k}" for i in range(2) for j in range(2)
+                                 for k in range(3)])
+    head = MultiBranchClassifier(**FAST).fit(pd.concat([X, maps], axis=1), y)
+    reshape = head.model_.get_layer("b2_m_map")
+    assert tuple(reshape.output.shape[1:]) == (2, 2, 3)
+    assert head.model_.get_layer("b2_m_pool").output.shape[-1] == 3
+
+
+def test_learns_and_gives_probabilities(data):
+    X, y = data
+    head = MultiBranchClassifier(**FAST).fit(X, y)
+    proba = head.predict_proba(X)
+    assert proba.shape == (240, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert list(head.classes_) == ["cat", "dog", "fox"]
+    assert (head.predict(X) == y).mean() > 0.9
+    assert head.score(X, y) > 0.9
+
+
+def test_binary_gives_two_columns(data):
+    X, y = data
+    binary = np.where(y == "cat", "cat", "other")
+    proba = MultiBranchClassifier(**FAST).fit(X, binary).predict_proba(X)
+    assert proba.shape == (240, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+
+
+def test_deterministic_for_a_random_state(data):
+    X, y = data
+    a = MultiBranchClassifier(**FAST, random_state=3).fit(X, y).predict_proba(X)
+    b = MultiBranchClassifier(**FAST, random_state=3).fit(X, y).predict_proba(X)
+    c = MultiBranchClassifier(**FAST, random_state=4).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_early_stopping_restores_the_best_epoch(data):
+    X, y = data
+    noisy = np.random.default_rng(0).permutation(y)  # nothing to learn: overfits at once
+    head = MultiBranchClassifier(units=128, dropout=0.0, l2=0.0, epochs=200, patience=4,
+                                 learning_rate=0.01).fit(X, noisy)
+    ran = len(head.history_["loss"])
+    assert ran < 200 and "val_loss" in head.history_
+    assert head.best_epoch_ == ran - 4
+    assert head.history_["val_loss"][head.best_epoch_ - 1] == min(head.history_["val_loss"])
+
+
+def test_validation_split_is_stratified_even_for_sorted_data(data, monkeypatch):
+    X, y = data
+    order = np.argsort(y, kind="stable")
+    seen = {}
+    original = MultiBranchClassifier._stratified_split
+
+    def spy(self, Xs, ys, sw):
+        out = original(self, Xs, ys, sw)
+        seen["val"] = out[3][1]
+        return out
+
+    monkeypatch.setattr(MultiBranchClassifier, "_stratified_split", spy)
+    MultiBranchClassifier(**FAST).fit(X.iloc[order], y[order])
+    assert sorted(np.unique(seen["val"])) == [0, 1, 2]
+
+
+def test_validation_data_is_used_instead_of_a_split(data, monkeypatch):
+    X, y = data
+    monkeypatch.setattr(MultiBranchClassifier, "_stratified_split",
+                        lambda *a: pytest.fail("should not split"))
+    head = MultiBranchClassifier(**FAST).fit(X[:180], y[:180], validation_data=(X[180:], y[180:]))
+    assert "val_loss" in head.history_
+
+
+def test_class_weight_balanced_and_no_early_stopping(data):
+    X, y = data
+    head = MultiBranchClassifier(**{**FAST, "patience": None, "epochs": 3},
+                                 class_weight="balanced").fit(X, y)
+    assert len(head.history_["loss"]) == 3 and "val_loss" not in head.history_
+
+
+def test_columns_must_match_at_predict(data):
+    X, y = data
+    head = MultiBranchClassifier(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="other columns"):
+        head.predict_proba(X.rename(columns={"a__0": "z__0"}))
+
+
+def test_cross_val_predict_grid_search_and_stacking(data):
+    X, y = data
+    proba = cross_val_predict(MultiBranchClassifier(**FAST), X, y, cv=3, method="predict_proba")
+    assert proba.shape == (240, 3) and (np.array(["cat", "dog", "fox"])[proba.argmax(1)]
+                                        == y).mean() > 0.85
+    search = GridSearchCV(MultiBranchClassifier(**FAST), {"units": [4, 16]}, cv=3).fit(X, y)
+    assert search.best_params_["units"] in (4, 16) and search.best_score_ > 0.85
+    stack = StackingClassifier(
+        [("mb", MultiBranchClassifier(**FAST)), ("lr", LogisticRegression(max_iter=500))],
+        final_estimator=MultiBranchClassifier(**FAST), cv=3,
+    ).fit(X, y)
+    assert stack.predict_proba(X).shape == (240, 3) and stack.score(X, y) > 0.85
+
+
+def test_clone_pickle_and_joblib_round_trip(data, tmp_path):
+    X, y = data
+    head = MultiBranchClassifier(**FAST).fit(X, y)
+    assert clone(head).get_params()["units"] == 16
+    expected = head.predict_proba(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(head)).predict_proba(X), expected)
+    joblib.dump(head, tmp_path / "head.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "head.joblib").predict_proba(X),
+                                  expected)
+
+
+@pytest.mark.parametrize(("param", "value"), [("units", 0), ("dropout", 1.0),
+                                              ("validation_fraction", -0.1)])
+def test_bad_parameters(data, param, value):
+    X, y = data
+    with pytest.raises(ValueError, match=param):
+        MultiBranchClassifier(**{**FAST, param: value}).fit(X, y)
+    with pytest.raises(ValueError, match="optimizer='lbfgs'"):
+        MultiBranchClassifier(**FAST, optimizer="lbfgs").fit(X, y)
