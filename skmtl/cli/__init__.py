@@ -17,6 +17,8 @@ __all__ = ["main"]
 
 #: Sub-command name -> module in this package with ``add_parser(subparsers)`` and ``run(args)``.
 COMMANDS = {
+    "fit": "skmtl.cli.fit",
+    "predict": "skmtl.cli.predict",
     "backbones": "skmtl.cli.backbones",
     "demo": "skmtl.cli.demo",
 }
