@@ -20,7 +20,8 @@ from sklearn.model_selection import (
 
 from skmtl.heads import MultiBranchClassifier, find_branches
 
-FAST = {"epochs": 30, "patience": 5, "units": 16, "batch_size": 32}
+FAST = {"epochs": 15, "patience": 4, "units": 16, "batch_size": 64, "l2": 1e-3,
+        "learning_rate": 0.01}
 
 
 @pytest.fixture(scope="module")
