@@ -1,21 +1,28 @@
 """Decode and resize images: the first step of the data flow.
 
 Files become uint8 RGB arrays whatever they hold (EXIF rotation, grayscale, palette, alpha,
-CMYK, 16-bit); arrays are checked and brought to RGB; both are resized to a backbone's
-input. NumPy and Pillow only, thread-safe: the featurizer calls this from worker threads,
-and Pillow releases the GIL while decoding and resampling.
+CMYK, 16-bit); in-memory arrays are checked and brought to RGB; both are then resized to a
+backbone's input as float32 on the 0-255 scale.
+
+NumPy and Pillow only (no TensorFlow), and thread-safe: the featurizer calls these
+functions from worker threads, no global Pillow state is read-modified-written, and Pillow
+releases the GIL while decoding and resampling. ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is
+left as it is (False by default), so truncated files raise :class:`ImageDecodeError`.
 """
 
 from __future__ import annotations
 
 import io
+import numbers
 import os
+import struct
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
+    "ALPHA_BACKGROUND",
     "RESIZE_MODES",
     "ImageDecodeError",
     "decode_image",
@@ -27,82 +34,185 @@ __all__ = [
     "to_rgb_array",
 ]
 
+#: The ways :func:`resize_image` fits an image to the backbone's input.
 RESIZE_MODES = ("squash", "center_crop", "pad")
 
-#: Alpha is composited onto white: transparent Kaggle PNGs are usually drawn on white, and
-#: the colours stored under fully transparent pixels are arbitrary.
+#: Alpha is composited onto white: transparent PNGs in Kaggle data are usually drawings
+#: meant to be seen on white, and the colours stored under fully transparent pixels are
+#: arbitrary (often black, sometimes garbage), so simply dropping alpha would expose them.
 ALPHA_BACKGROUND = (255, 255, 255)
+
+_BILINEAR = Image.Resampling.BILINEAR
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa")
 
 
 class ImageDecodeError(ValueError):
     """A missing, unreadable, truncated or non-image file.
 
+    Parameters
+    ----------
+    message : str
+        What went wrong. When ``path`` or ``index`` is given it is prefixed with
+        ``"Cannot decode image #<index> '<path>': "``; otherwise it is used as is, so
+        ``type(exc)(new_message)`` re-raises with a different message.
+    path : str or os.PathLike, optional
+        The file.
+    index : int, optional
+        Its position in X.
+
     Attributes
     ----------
     path : str or None
-        The file.
+        The file, when known.
     index : int or None
         Its position in X, when known.
     """
 
     def __init__(self, message: str, *, path: Any = None, index: int | None = None) -> None:
-        self.path = None if path is None else os.fspath(path)
+        self.path = None if path is None else str(os.fspath(path))
         self.index = index
-        where = f"#{index} " if index is not None else ""
-        super().__init__(f"Cannot read image {where}'{self.path}': {message}")
+        where = [f"#{index}"] if index is not None else []
+        where += [f"'{self.path}'"] if path is not None else []
+        if where:
+            message = f"Cannot decode image {' '.join(where)}: {message}"
+        super().__init__(message)
 
 
 def read_bytes(path: str | os.PathLike, *, index: int | None = None) -> bytes:
-    """The bytes of an image file, with an :class:`ImageDecodeError` naming it on failure."""
+    """Read an image file's bytes.
+
+    The cache hashes these bytes and :func:`decode_image` decodes them, so a file is read
+    once.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    index : int, optional
+        Its position in X, named in error messages.
+
+    Returns
+    -------
+    bytes
+        The file's content.
+
+    Raises
+    ------
+    ImageDecodeError
+        The file does not exist ("no such file"), is a directory, or cannot be read.
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"Expected a file path (str or os.PathLike), got {type(path).__name__}.")
     try:
         with open(path, "rb") as f:
             return f.read()
     except FileNotFoundError:
         raise ImageDecodeError("no such file", path=path, index=index) from None
+    except IsADirectoryError:
+        raise ImageDecodeError("is a directory, not a file", path=path, index=index) from None
+    except PermissionError:
+        raise ImageDecodeError("permission denied", path=path, index=index) from None
     except OSError as exc:
-        raise ImageDecodeError(f"cannot open the file ({exc})", path=path, index=index) from exc
+        reason = f"cannot read the file ({exc.strerror or exc})"
+        raise ImageDecodeError(reason, path=path, index=index) from exc
 
 
-def decode_image(data: bytes, *, path: Any = None, index: int | None = None) -> np.ndarray:
-    """Decode encoded image bytes to a uint8 RGB array of shape (height, width, 3).
+def _sniff(data: bytes) -> str:
+    """Why Pillow could not identify ``data``, in words."""
+    head = data[:64].lstrip().lower()
+    if not data:
+        return "empty file"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftyphevc", b"ftypmif1", b"ftypmsf1"):
+        return "HEIC/HEIF image, which Pillow cannot decode without the pillow-heif plugin"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "an HTML page, not an image (a failed download?)"
+    if head.startswith((b"<svg", b"<?xml")):
+        return "SVG/XML text, not a raster image"
+    return "not an image file (unknown format)"
 
-    Multi-frame files (GIF, TIFF) give their first frame. EXIF orientation is applied.
-    Alpha is composited onto white; 16-bit images are scaled to 8 bits.
+
+def decode_image(
+    data: bytes, *, path: str | os.PathLike | None = None, index: int | None = None
+) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, BMP, GIF, WebP, TIFF...) to uint8 RGB.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded file content.
+    path : str or os.PathLike, optional
+        Where it came from, named in error messages.
+    index : int, optional
+        Its position in X, named in error messages.
+
+    Returns
+    -------
+    ndarray of shape (height, width, 3), dtype uint8
+        Multi-frame files (GIF, TIFF) give their first frame. EXIF orientation is applied
+        (a corrupt EXIF block is ignored: the pixels are still good). Grayscale, palette,
+        CMYK, YCbCr, LAB... are converted to RGB; alpha and palette/colour-key
+        transparency are composited onto :data:`ALPHA_BACKGROUND` (white); 16-bit values
+        are scaled to 8 bits as ``round(v / 257)`` (65535 -> 255, not clipped); 32-bit
+        float images are clipped to [0, 255] and rounded.
+
+    Raises
+    ------
+    ImageDecodeError
+        Not an image, a truncated or corrupt file, or too large (Pillow's decompression
+        bomb guard).
     """
+    fmt = "image"
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image.load()  # truncated files fail here, not later
-            image = ImageOps.exif_transpose(image)
+            fmt = image.format or fmt
+            image.load()  # truncated and corrupt files fail here, not later
+            try:
+                image = ImageOps.exif_transpose(image)
+            except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
+                pass  # unreadable orientation metadata; the pixels are still good
             return _to_rgb(image)
     except UnidentifiedImageError:
-        raise ImageDecodeError("not an image file (unknown format)", path=path,
-                               index=index) from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = "truncated file" if "truncated" in str(exc).lower() else str(exc)
+        raise ImageDecodeError(_sniff(bytes(data)), path=path, index=index) from None
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(f"too large ({exc})", path=path, index=index) from exc
+    except (MemoryError, ImageDecodeError):
+        raise
+    except Exception as exc:  # Pillow plugins raise OSError, SyntaxError, struct.error...
+        text = str(exc) or type(exc).__name__
+        reason = f"truncated {fmt} file ({text})" if "truncated" in text.lower() else (
+            f"corrupt {fmt} file ({type(exc).__name__}: {text})"
+        )
         raise ImageDecodeError(reason, path=path, index=index) from exc
 
 
 def load_image(path: str | os.PathLike, *, index: int | None = None) -> np.ndarray:
-    """Read and decode one image file; see :func:`decode_image`."""
+    """Read and decode one image file: :func:`read_bytes` then :func:`decode_image`.
+
+    Returns a uint8 array of shape (height, width, 3); raises :class:`ImageDecodeError`
+    for a missing, unreadable, truncated or non-image file.
+    """
     return decode_image(read_bytes(path, index=index), path=path, index=index)
+
+
+def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, axis=-1)
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        values = np.asarray(image, dtype=np.float64)
-        if mode == "I" and values.max(initial=0) <= 255:
-            gray = values  # 32-bit container holding 8-bit values
-        else:
-            gray = values / 257.0
-        gray = np.clip(np.round(gray), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=-1)
+    if mode in _SIXTEEN_BIT:
+        # 'I' is how Pillow has long decoded 16-bit grayscale PNG/TIFF: read as 16-bit too.
+        values = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+        return _gray_to_rgb(np.rint(values / 257.0).astype(np.uint8))
     if mode == "F":
-        gray = np.clip(np.asarray(image, dtype=np.float32), 0, 255).round().astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=-1)
-    if mode == "P" and "transparency" in image.info:
+        values = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise ValueError("float image contains NaN or infinite values")
+        return _gray_to_rgb(np.rint(np.clip(values, 0, 255)).astype(np.uint8))
+    if "transparency" in image.info and mode in ("P", "L", "1", "RGB"):
         image, mode = image.convert("RGBA"), "RGBA"
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if mode in _ALPHA_MODES:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*ALPHA_BACKGROUND, 255))
         image = Image.alpha_composite(background, rgba)
@@ -112,19 +222,37 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
 def to_rgb_array(image: np.ndarray, *, index: int | None = None) -> np.ndarray:
     """Check one in-memory image and bring it to (height, width, 3).
 
-    uint8 stays uint8; other integers must lie in [0, 255]; floats stay float32 and are
-    read on the 0-255 scale (Keras' convention, no rescaling).
+    Parameters
+    ----------
+    image : array-like of shape (h, w), (h, w, 1) or (h, w, 3)
+        Grayscale is repeated to three channels. Four channels are refused: in-memory
+        images must be RGB (drop or composite alpha yourself).
+    index : int, optional
+        Its position in X, named in error messages.
+
+    Returns
+    -------
+    ndarray of shape (h, w, 3), dtype uint8 or float32
+        uint8 stays uint8 (possibly the same array); other integer dtypes become uint8;
+        floats become float32, read on the 0-255 scale (Keras' convention: no rescaling,
+        so images scaled to [0, 1] must be multiplied by 255 first).
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, empty image, integers outside [0, 255], NaN or infinite floats, or a
+        dtype that cannot hold pixels (bool, complex, object, strings...).
     """
     where = f"Image #{index}" if index is not None else "Image"
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
+        image = _gray_to_rgb(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(
-            f"{where} has shape {image.shape}; expected (height, width, 3), "
-            "(height, width, 1) or (height, width)."
+            f"{where} has shape {image.shape}; expected (height, width), (height, width, 1) "
+            "or (height, width, 3)."
         )
     if min(image.shape[:2]) == 0:
         raise ValueError(f"{where} is empty (shape {image.shape}).")
@@ -132,29 +260,48 @@ def to_rgb_array(image: np.ndarray, *, index: int | None = None) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if kind in "ui":
-        if image.min() < 0 or image.max() > 255:
+        low, high = image.min(), image.max()
+        if low < 0 or high > 255:
             raise ValueError(
-                f"{where} has {image.dtype} values in [{image.min()}, {image.max()}]; "
-                "integer images must lie in [0, 255]."
+                f"{where} has {image.dtype} values in [{low}, {high}]; integer images must "
+                "lie in [0, 255]."
             )
         return image.astype(np.uint8)
     if kind == "f":
+        with np.errstate(over="ignore"):  # float64 beyond float32's range -> inf, refused
+            image = image.astype(np.float32, copy=False)
         if not np.isfinite(image).all():
-            raise ValueError(f"{where} contains NaN or infinite values.")
-        return image.astype(np.float32, copy=False)
-    raise ValueError(f"{where} has dtype {image.dtype}; use uint8, integers or floats.")
+            raise ValueError(f"{where} contains NaN or infinite values (as float32).")
+        return image
+    raise ValueError(
+        f"{where} has dtype {image.dtype}; images must be uint8, other integers in "
+        "[0, 255], or floats on the 0-255 scale."
+    )
+
+
+def _target(size: Any) -> tuple[int, int]:
+    pair = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
+    if len(pair) != 2 or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in pair
+    ):
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}.")
+    return int(pair[0]), int(pair[1])
 
 
 def _resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize to (height, width), float32 out; uint8 goes through Pillow as is."""
+    """Bilinear (Pillow) resize to (height, width) -> float32; a no-op size only casts."""
     if image.shape[:2] == (height, width):
         return image.astype(np.float32)
     if image.dtype == np.uint8:
-        resized = Image.fromarray(image).resize((width, height), Image.BILINEAR)
+        resized = Image.fromarray(np.ascontiguousarray(image)).resize((width, height), _BILINEAR)
         return np.asarray(resized, dtype=np.float32)
+    # Floats: one 32-bit float ('F') Pillow image per channel, so no precision is lost.
     channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32), "F")
-                   .resize((width, height), Image.BILINEAR))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32))
+            .resize((width, height), _BILINEAR),
+            dtype=np.float32,
+        )
         for c in range(image.shape[-1])
     ]
     return np.stack(channels, axis=-1)
@@ -163,45 +310,67 @@ def _resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
 def resize_image(
     image: np.ndarray, size: int | tuple[int, int], mode: str = "squash"
 ) -> np.ndarray:
-    """Resize an RGB image to ``size`` = (height, width), float32 on the 0-255 scale.
+    """Resize an RGB image to the backbone's input, float32 on the 0-255 scale.
 
     Parameters
     ----------
     image : ndarray of shape (h, w, 3)
-        uint8 or float.
+        uint8 (resized by Pillow as is) or float (resized per channel as 32-bit float
+        images, keeping precision), as returned by :func:`load_image` or
+        :func:`to_rgb_array`.
     size : int or (int, int)
         Target (height, width); an int means a square.
-    mode : {"squash", "center_crop", "pad"}
-        ``"squash"`` stretches the whole image to the size, ignoring aspect ratio (Keras'
-        loaders do this). ``"center_crop"`` fits the shorter side and crops the centre.
-        ``"pad"`` fits the longer side and pads with black (0) on both sides.
-        Resampling is bilinear (Pillow) in every mode.
+    mode : {"squash", "center_crop", "pad"}, default="squash"
+        ``"squash"`` stretches the whole image to ``size`` ignoring its aspect ratio, as
+        Keras' ``image_dataset_from_directory`` does. ``"center_crop"`` scales it so the
+        shorter side fits (keeping the aspect ratio) and crops the centre.
+        ``"pad"`` scales it so the longer side fits (keeping the aspect ratio) and pads
+        both sides symmetrically with black (0); an odd margin puts the extra row or
+        column at the bottom or right. Resampling is Pillow's bilinear filter in every
+        mode (antialiased when shrinking); small images are upscaled the same way.
+
+    Returns
+    -------
+    ndarray of shape (height, width, 3), dtype float32
+        A new array; an image already of the target size is only cast, not resampled.
+
+    Raises
+    ------
+    ValueError
+        Unknown mode, a bad size, or an image that is not (h, w, 3).
     """
-    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if mode not in RESIZE_MODES:
         raise ValueError(f"resize mode {mode!r} is not one of {RESIZE_MODES}.")
+    height, width = _target(size)
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) == 0:
+        raise ValueError(f"Expected an RGB image of shape (h, w, 3), got {image.shape}.")
     h, w = image.shape[:2]
     if mode == "squash" or (h, w) == (height, width):
         return _resample(image, height, width)
     if mode == "center_crop":
         scale = max(height / h, width / w)
         nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
-        resized = _resample(image, nh, nw)
         top, left = (nh - height) // 2, (nw - width) // 2
-        return resized[top : top + height, left : left + width]
+        return _resample(image, nh, nw)[top : top + height, left : left + width].copy()
     scale = min(height / h, width / w)
     nh, nw = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
-    out = np.zeros((height, width, 3), dtype=np.float32)
     top, left = (height - nh) // 2, (width - nw) // 2
+    out = np.zeros((height, width, 3), dtype=np.float32)
     out[top : top + nh, left : left + nw] = _resample(image, nh, nw)
     return out
 
 
 def flip_horizontal(image: np.ndarray) -> np.ndarray:
-    """Mirror left-right.
+    """Mirror an image left-right (a view: ``image[:, ::-1]``).
 
-    The featurizer flips *after* resizing, so that features with ``flip=True`` equal the
-    features of mirrored arrays of the input size exactly.
+    The featurizer's ``flip=True`` flips *after* resizing, so features with ``flip=True``
+    equal the features of the mirrored input arrays exactly in "squash" mode. Resizing
+    and flipping commute for "squash" (``resize(flip(x)) == flip(resize(x))`` up to
+    floating point rounding) and for "center_crop" and "pad" when the crop or pad margin
+    is even; with an odd margin the two orders differ by a one-pixel shift, because the
+    extra row/column always goes to the same side.
+
     """
     return image[:, ::-1]
 
@@ -214,9 +383,28 @@ def prepare_image(
     flip: bool = False,
     index: int | None = None,
 ) -> np.ndarray:
-    """Path, encoded bytes or array -> resized (and optionally mirrored) float32 RGB."""
-    if isinstance(source, bytes):
-        image = decode_image(source, index=index)
+    """Path, encoded bytes or array -> resized (optionally mirrored) float32 RGB.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or array-like
+        An image file, its encoded content, or an in-memory image (see
+        :func:`to_rgb_array`).
+    size : int or (int, int)
+        Target (height, width).
+    mode : {"squash", "center_crop", "pad"}, default="squash"
+        See :func:`resize_image`.
+    flip : bool, default=False
+        Mirror left-right after resizing (see :func:`flip_horizontal`).
+    index : int, optional
+        Position in X, named in error messages.
+
+    Returns
+    -------
+    ndarray of shape (height, width, 3), dtype float32
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        image = decode_image(bytes(source), index=index)
     elif isinstance(source, str | os.PathLike):
         image = load_image(source, index=index)
     else:
