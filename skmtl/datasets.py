@@ -17,15 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from skmtl._messages import few
+
 __all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "load_labels_csv", "load_test_folder"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
-
-def _few(items: Sequence[str], n: int = 5) -> str:
-    items = list(items)
-    shown = ", ".join(map(str, items[:n]))
-    return f"{shown} (and {len(items) - n} more)" if len(items) > n else shown
 
 
 def _folder(root: str | os.PathLike) -> Path:
@@ -49,7 +46,7 @@ def _images_in(folder: Path, extensions: Sequence[str]) -> tuple[list[Path], lis
 def _warn_others(others: list[Path], where: Path) -> None:
     if others:
         warnings.warn(f"Ignored {len(others)} non-image files in '{where}': "
-                      f"{_few([o.name for o in others])}.", UserWarning, stacklevel=3)
+                      f"{few([o.name for o in others])}.", UserWarning, stacklevel=3)
 
 
 def load_image_folder(
@@ -104,7 +101,7 @@ def load_test_folder(
     frame = pd.DataFrame({"id": [p.stem for p in images], "path": [str(p) for p in images]})
     dup = frame.id[frame.id.duplicated()].unique()
     if len(dup):
-        raise ValueError(f"Several files share the id {_few(dup)} in '{root}' "
+        raise ValueError(f"Several files share the id {few(dup)} in '{root}' "
                          "(same name, different extension).")
     return frame.sort_values("id", kind="stable").reset_index(drop=True)
 
@@ -157,7 +154,7 @@ def load_labels_csv(
     empty = frame.id[frame.label == ""]
     if len(empty):
         raise ValueError(f"{len(empty)} ids in '{csv_path.name}' have an empty label: "
-                         f"{_few(empty)}.")
+                         f"{few(empty)}.")
     frame = _deduplicate(frame, csv_path.name)
 
     files = {p.name: p for p in _images_in(folder, IMAGE_EXTENSIONS)[0]}
@@ -172,13 +169,13 @@ def load_labels_csv(
     missing = [i for i, p in zip(frame.id, paths, strict=True) if p is None]
     if missing:
         raise ValueError(f"{len(missing)} ids in '{csv_path.name}' have no image in "
-                         f"'{folder}': {_few(missing, 10)}.")
+                         f"'{folder}': {few(missing, 10)}.")
     frame.insert(1, "path", [str(p) for p in paths])
     used = {Path(p).name for p in frame.path}
     unlabeled = sorted(set(files) - used)
     if unlabeled:
         warnings.warn(f"{len(unlabeled)} images in '{folder}' have no label in "
-                      f"'{csv_path.name}': {_few(unlabeled)}.", UserWarning, stacklevel=2)
+                      f"'{csv_path.name}': {few(unlabeled)}.", UserWarning, stacklevel=2)
     return frame.reset_index(drop=True)
 
 
@@ -190,8 +187,8 @@ def _deduplicate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     conflicting = list(conflicting[conflicting > 1].index)
     if conflicting:
         raise ValueError(f"{len(conflicting)} ids in '{source}' have several different "
-                         f"labels: {_few(conflicting)}.")
+                         f"labels: {few(conflicting)}.")
     repeated = list(dup.id.unique())
     warnings.warn(f"{len(repeated)} ids appear more than once in '{source}' (same label); "
-                  f"keeping the first: {_few(repeated)}.", UserWarning, stacklevel=3)
+                  f"keeping the first: {few(repeated)}.", UserWarning, stacklevel=3)
     return frame.drop_duplicates("id", keep="first")

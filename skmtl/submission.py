@@ -18,16 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skmtl._messages import few
+
 __all__ = ["validate_submission", "write_submission"]
 
 KINDS = ("proba", "binary", "label")
 _TOLERANCE = 1e-6
 
-
-def _few(items: Sequence[Any], n: int = 5) -> str:
-    items = list(items)
-    shown = ", ".join(map(str, items[:n]))
-    return f"{shown} (and {len(items) - n} more)" if len(items) > n else shown
 
 
 def _read_sample(sample: Any) -> pd.DataFrame:
@@ -42,7 +39,7 @@ def _read_sample(sample: Any) -> pd.DataFrame:
 def _check_ids(ids: pd.Series, expected: Sequence[Any] | None = None) -> None:
     duplicated = ids[ids.duplicated()].unique()
     if len(duplicated):
-        raise ValueError(f"Duplicate ids in the submission: {_few(duplicated)}.")
+        raise ValueError(f"Duplicate ids in the submission: {few(duplicated)}.")
     if expected is not None:
         missing = sorted(set(expected) - set(ids))
         extra = sorted(set(ids) - set(expected))
@@ -50,10 +47,10 @@ def _check_ids(ids: pd.Series, expected: Sequence[Any] | None = None) -> None:
             parts = []
             if missing:
                 parts.append(f"{len(missing)} ids of the sample submission are missing: "
-                             f"{_few(missing)}")
+                             f"{few(missing)}")
             if extra:
                 parts.append(f"{len(extra)} ids are not in the sample submission: "
-                             f"{_few(extra)}")
+                             f"{few(extra)}")
             raise ValueError("; ".join(parts) + ".")
 
 
@@ -179,8 +176,8 @@ def _follow_sample(frame: pd.DataFrame, sample: pd.DataFrame, id_col: str) -> pd
     if missing or extra:
         raise ValueError(
             "Columns differ from the sample submission: "
-            + "; ".join(p for p in (missing and f"missing {_few(missing)}",
-                                    extra and f"not in the sample {_few(extra)}") if p)
+            + "; ".join(p for p in (missing and f"missing {few(missing)}",
+                                    extra and f"not in the sample {few(extra)}") if p)
             + "."
         )
     return frame.set_index(id_col).loc[expected_ids].reset_index()[list(sample.columns)]
