@@ -24,7 +24,8 @@ COMMANDS = {
 }
 
 #: Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (FileNotFoundError, ValueError, TypeError, KeyError, PermissionError)
+USER_ERRORS = (FileNotFoundError, ValueError, TypeError, KeyError, PermissionError,
+               ImportError)
 
 
 def build_parser() -> argparse.ArgumentParser:
