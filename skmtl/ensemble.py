@@ -17,8 +17,15 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from skmtl.featurizer import PretrainedFeaturizer
 
@@ -78,6 +85,37 @@ def fit_with_validation(estimator: Any, X: Any, y: Any, validation: tuple | None
         estimator.steps[-1][1].fit(Xt, y, validation_data=(Xv, y_val))
         return estimator
     return estimator.fit(X, y, validation_data=(X_val, y_val))
+
+
+def _indexable(X: Any) -> Any:
+    """X in a form rows can be taken from: sparse as CSR, other array-likes as arrays.
+
+    Lists (of paths or images), arrays, Series and DataFrames are kept as they are.
+    """
+    if hasattr(X, "tocsr"):
+        return X.tocsr()
+    if not hasattr(X, "__getitem__") and hasattr(X, "__array__"):
+        return np.asarray(X)
+    return X
+
+
+def _check_table(estimator: Any, X: Any, *, reset: bool) -> None:
+    """Record (fit) or check (predict) columns when X is a table, not images."""
+    if getattr(X, "ndim", None) == 2:
+        validate_data(estimator, X, skip_check_array=True, reset=reset)
+
+
+def _checked_X_y(estimator: Any, X: Any, y: Any) -> tuple[Any, np.ndarray]:
+    """Rows of X and class labels y, with clear errors for what cannot be fitted."""
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the "
+                         "target y is None.")
+    X = _indexable(X)
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    check_classification_targets(y)
+    _check_table(estimator, X, reset=True)
+    return X, y
 
 
 class _flipped:
@@ -163,10 +201,10 @@ class FlipTTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        X, y = _checked_X_y(self, X, y)
         features, head = split_features_and_head(clone(self.estimator))
         self.features_ = features.fit(X, y)
         original, mirrored = self._both_views(X)
-        y = np.asarray(y)
         Xh, yh = (_stack([original, mirrored]), np.concatenate([y, y])) if self.augment else (
             original, y)
         validation = None
@@ -188,7 +226,8 @@ class FlipTTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Class with the highest averaged probability."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -269,17 +308,17 @@ class KFoldEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         self
         """
         self._validate_params()
-        y = np.asarray(y)
+        X, y = _checked_X_y(self, X, y)
         self.classes_ = np.unique(y)
         n = len(y)
         self.oof_proba_ = np.zeros((n, len(self.classes_)))
         self.estimators_ = []
-        take = _taker(X)
         for k, (train, test) in enumerate(self._splitter().split(np.zeros(n), y)):
             model = clone(self.estimator)
-            validation = (take(test), y[test]) if self.early_stopping else None
-            fit_with_validation(model, take(train), y[train], validation)
-            self.oof_proba_[test] = self._aligned(model, model.predict_proba(take(test)))
+            X_test = _safe_indexing(X, test)
+            validation = (X_test, y[test]) if self.early_stopping else None
+            fit_with_validation(model, _safe_indexing(X, train), y[train], validation)
+            self.oof_proba_[test] = self._aligned(model, model.predict_proba(X_test))
             self.estimators_.append(model)
             if self.verbose:
                 print(f"fold {k + 1}: log loss "
@@ -297,22 +336,20 @@ class KFoldEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     def predict_proba(self, X: Any) -> np.ndarray:
         """Mean of the fold models' probabilities."""
         check_is_fitted(self, "estimators_")
+        X = _indexable(X)
+        _check_table(self, X, reset=False)
         return np.mean([self._aligned(m, m.predict_proba(X)) for m in self.estimators_], axis=0)
 
     def predict(self, X: Any) -> np.ndarray:
         """Class with the highest averaged probability."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator).input_tags
         tags.input_tags.string = True
+        tags.input_tags.sparse = inner.sparse
+        tags.input_tags.allow_nan = inner.allow_nan
         return tags
 
-
-def _taker(X: Any):
-    """Row selection that works for lists, arrays, Series and DataFrames."""
-    if hasattr(X, "iloc"):
-        return lambda idx: X.iloc[idx]
-    if isinstance(X, np.ndarray):
-        return lambda idx: X[idx]
-    return lambda idx: [X[i] for i in idx]

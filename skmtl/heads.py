@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from scikeras.wrappers import KerasClassifier
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmtl._seeding import seeded
 from skmtl._tags import ClassifierTagsMixin
@@ -145,7 +151,34 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     best_epoch_ : int
         Epoch (1-based) whose weights were kept.
     classes_ : ndarray
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Column names of a pandas X, when it had string column names.
+
+    Notes
+    -----
+    ``partial_fit`` is not offered: training sets up branches, the validation split and
+    early stopping, which a one-epoch update would bypass. ``sample_weight`` weights each
+    row's loss; as with any mini-batch training it is not the same as repeating rows.
     """
+
+    _parameter_constraints: dict = {
+        "units": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
+        "standardize": ["boolean"],
+        "l2": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd", "rmsprop"}), callable],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "branches": [list, tuple, dict, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
@@ -182,19 +215,11 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     # ------------------------------------------------------------------ data
     def _as_array(self, X: Any, *, fitting: bool) -> np.ndarray:
-        names = np.asarray(X.columns, dtype=object) if hasattr(X, "columns") else None
-        if fitting:
-            self.feature_names_in_ = names
-        elif names is not None and getattr(self, "feature_names_in_", None) is not None:
-            if list(names) != list(self.feature_names_in_):
-                raise ValueError(
-                    "X has other columns than during fit (first differences: "
-                    f"{[n for n in names if n not in set(self.feature_names_in_)][:3]})."
-                )
-        return np.asarray(X, dtype=np.float32)
+        """X as float32 (dense, finite, 2D), checked against the columns seen in fit."""
+        return validate_data(self, X, reset=fitting, dtype=np.float32, accept_sparse=False)
 
     def _resolve_branches(self, n_features: int) -> list:
-        spec, names = self.branches, self.feature_names_in_
+        spec, names = self.branches, getattr(self, "feature_names_in_", None)
         if spec is None:
             return find_branches(names, n_features)
         if isinstance(spec, dict):
@@ -258,8 +283,6 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             return self.optimizer(learning_rate=self.learning_rate)
         classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                    "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-        if self.optimizer not in classes:
-            raise ValueError(f"optimizer={self.optimizer!r}: use one of {sorted(classes)}.")
         return classes[self.optimizer](learning_rate=self.learning_rate)
 
     # ------------------------------------------------------------------ fitting
@@ -279,12 +302,12 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         -------
         self
         """
-        for name, low, high in (("units", 1, None), ("dropout", 0, 1), ("input_dropout", 0, 1),
-                                ("validation_fraction", 0, 1)):
-            value = getattr(self, name)
-            if value < low or (high is not None and value >= high):
-                raise ValueError(f"{name}={value} is out of range.")
-        X = self._as_array(X, fitting=True)
+        self._validate_params()
+        X, y = validate_data(self, X, y, reset=True, dtype=np.float32, accept_sparse=False)
+        check_classification_targets(y)
+        if len(np.unique(y)) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 classes, but y has "
+                             f"one class: {np.unique(y)[0]!r}.")
         self.branches_ = self._resolve_branches(X.shape[1])
         self._branch_stats = [_pooled_stats(X[:, cols], shape)
                               for _, cols, shape in self.branches_]
@@ -294,7 +317,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                                 np.asarray(validation_data[1]))
         try:
             with seeded(self.random_state):
-                super().fit(X, np.asarray(y), sample_weight=sample_weight, **kwargs)
+                super().fit(X, y, sample_weight=sample_weight, **kwargs)
         finally:
             self._validation = None
         return self
@@ -339,11 +362,24 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     def predict_proba(self, X: Any, **kwargs: Any) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_``."""
-        return super().predict_proba(self._as_array(X, fitting=False), **kwargs)
+        check_is_fitted(self, "branches_")
+        X = self._as_array(X, fitting=False)
+        # scikeras squeezes a single row to 1D; keep (n_samples, n_classes) always.
+        return np.asarray(super().predict_proba(X, **kwargs)).reshape(len(X), -1)
 
     def predict(self, X: Any, **kwargs: Any) -> np.ndarray:
         """Most probable class."""
-        return self.classes_[np.argmax(self.predict_proba(X, **kwargs), axis=1)]
+        proba = self.predict_proba(X, **kwargs)  # checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy of ``predict(X)``, like every scikit-learn classifier."""
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+
+    @available_if(lambda self: False)
+    def partial_fit(self, X: Any, y: Any, **kwargs: Any) -> MultiBranchClassifier:
+        """Not offered (see Notes): use ``fit``."""
+        raise NotImplementedError
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -100,7 +100,7 @@ def test_kfold_ensemble_out_of_fold_and_averaging(images):
     assert [m[-1].validation_rows_ for m in ens.estimators_] == [12] * 4
     assert [m[-1].n_fit_ for m in ens.estimators_] == [36] * 4
     mean = np.mean([m.predict_proba(X[:5]) for m in ens.estimators_], axis=0)
-    np.testing.assert_allclose(ens.predict_proba(X[:5]), mean)
+    np.testing.assert_allclose(ens.predict_proba(X[:5]), mean, rtol=1e-6)
     no_es = KFoldEnsembleClassifier(tiny_pipe(), cv=3, early_stopping=False).fit(X, y)
     assert no_es.estimators_[0][-1].validation_rows_ is None
 
