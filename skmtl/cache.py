@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import Any
 
 import joblib
 import numpy as np
+
+from skmtl._files import atomic_write
 
 __all__ = ["FeatureCache", "digest_array", "digest_bytes", "resolve_cache_location"]
 
@@ -116,23 +117,12 @@ class FeatureCache:
         path = self._path(key)
         if not self.directory.is_dir():
             self._write_settings()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(features), allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as f:
+            np.save(f, np.asarray(features), allow_pickle=False)
 
     def _write_settings(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        target = self.directory / "settings.json"
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
+        with atomic_write(self.directory / "settings.json", "w") as f:
             json.dump(self.settings, f, indent=1, sort_keys=True, default=str)
-        os.replace(tmp, target)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.directory.glob("*/*.npy"))

@@ -10,7 +10,6 @@ is never written.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skmtl._files import atomic_write
 from skmtl._messages import few
 
 __all__ = ["validate_submission", "write_submission"]
@@ -214,12 +214,5 @@ def validate_submission(
 
 
 def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            frame.to_csv(f, index=False, float_format="%.8g")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", newline="") as f:
+        frame.to_csv(f, index=False, float_format="%.8g")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from skmtl._config import skmtl_home
+from skmtl._files import atomic_write
 from skmtl.backbones.torch_weights import load_torch_state_dict
 
 __all__ = [
@@ -229,15 +228,8 @@ def _cached_conversion(variant: int, source: Path) -> dict[str, list]:
             warnings.warn(f"Converted weights cache '{target}' is damaged ({exc}); "
                           "converting again.", RuntimeWarning, stacklevel=4)
     converted = convert_state_dict(load_torch_state_dict(source), variant)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **_flatten(converted))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target) as f:
+        np.savez(f, **_flatten(converted))
     return converted
 
 
