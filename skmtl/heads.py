@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 from scikeras.wrappers import KerasClassifier
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skmtl._branches import BranchSplitter, find_branches, pooled_stats
 from skmtl._seeding import seeded
 from skmtl._tags import ClassifierTagsMixin
 
@@ -35,57 +35,14 @@ HEAD_DEFAULTS = {
     "batch_size": 32,
     "validation_fraction": 0.2,
     "patience": 15,
+    "n_models": 1,
+    "linear_path": False,
 }
 
-_SPATIAL = re.compile(r"h(\d+)w(\d+)c(\d+)")
-
-
-def find_branches(names: Any, n_features: int) -> list[tuple[str, np.ndarray, tuple | None]]:
-    """Group columns into branches by the prefix before their last ``"__"``.
-
-    Returns a list of ``(name, column indices, spatial shape or None)`` in order of first
-    appearance. Columns named ``<prefix>__h<i>w<j>c<k>`` form a spatial branch of shape
-    (max i + 1, max j + 1, max k + 1). Without names there is one branch of every column.
-    """
-    if names is None:
-        return [("features", np.arange(n_features), None)]
-    groups: dict[str, list[int]] = {}
-    for i, name in enumerate(map(str, names)):
-        prefix = name.rsplit("__", 1)[0] if "__" in name else ""
-        groups.setdefault(prefix, []).append(i)
-    branches = []
-    for prefix, columns in groups.items():
-        last = [str(names[i]).rsplit("__", 1)[-1] for i in columns]
-        matches = [_SPATIAL.fullmatch(s) for s in last]
-        shape = None
-        if all(matches):
-            dims = np.array([[int(g) for g in m.groups()] for m in matches])
-            shape = tuple(int(d) for d in dims.max(axis=0) + 1)
-            if int(np.prod(shape)) != len(columns):
-                shape = None
-        branches.append((prefix or "features", np.asarray(columns), shape))
-    return branches
-
-
-def _pooled_stats(X: np.ndarray, shape: tuple | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance of a branch, after pooling for spatial maps."""
-    if shape is not None:
-        X = X.reshape(len(X), -1, shape[-1]).mean(axis=1)
-    return X.mean(axis=0), np.maximum(X.var(axis=0), 1e-6)
-
-
-class _BranchSplitter(TransformerMixin, BaseEstimator):
-    """Feature encoder for scikeras: one float32 array per branch."""
-
-    def __init__(self, columns: list | None = None) -> None:
-        self.columns = columns
-
-    def fit(self, X: Any, y: Any = None) -> _BranchSplitter:
-        return self
-
-    def transform(self, X: Any) -> list[np.ndarray]:
-        X = np.asarray(X, dtype=np.float32)
-        return [X[:, cols] for cols in self.columns]
+def _class_indices(y: np.ndarray) -> np.ndarray:
+    """Integer class of each row of an encoded target (indices or one-hot)."""
+    y = np.asarray(y).reshape(len(y), -1)
+    return (y[:, 0] if y.shape[1] == 1 else y.argmax(axis=1)).astype(int)
 
 
 class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
@@ -130,6 +87,14 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     patience : int or None
         Early-stopping patience in epochs on validation loss; the best weights are
         restored. None trains for ``epochs`` epochs without validation.
+    n_models : int
+        Models trained and averaged. With early stopping and no ``validation_data``, the
+        training data is split into ``n_models`` stratified folds and each model
+        early-stops on its own fold (``validation_fraction`` then does not apply), so
+        together they learn from every row; otherwise the models differ by their seed.
+    linear_path : bool
+        Also feed each branch's (standardised) input straight to the softmax layer, next
+        to the branch outputs: a logistic regression plus the branches' correction.
     class_weight : None, "balanced" or dict
         Class weights.
     branches : None, list of int or dict
@@ -146,10 +111,10 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     ----------
     branches_ : list of (str, ndarray, tuple or None)
         Name, column indices and spatial shape of each branch.
-    history_ : dict of lists
-        Training history (``loss``, ``val_loss``, ...).
-    best_epoch_ : int
-        Epoch (1-based) whose weights were kept.
+    history_ : list of dict
+        Training history (``loss``, ``val_loss``, ...) of each model.
+    best_epoch_ : list of int
+        Epoch (1-based) whose weights were kept, for each model.
     classes_ : ndarray
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -174,6 +139,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "n_models": [Interval(Integral, 1, None, closed="left")],
+        "linear_path": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "branches": [list, tuple, dict, None],
         "random_state": ["random_state"],
@@ -193,6 +160,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         batch_size: int = HEAD_DEFAULTS["batch_size"],
         validation_fraction: float = HEAD_DEFAULTS["validation_fraction"],
         patience: int | None = HEAD_DEFAULTS["patience"],
+        n_models: int = HEAD_DEFAULTS["n_models"],
+        linear_path: bool = HEAD_DEFAULTS["linear_path"],
         class_weight: Any = None,
         branches: Any = None,
         random_state: int | None = 0,
@@ -211,6 +180,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         self.learning_rate = learning_rate
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.n_models = n_models
+        self.linear_path = linear_path
         self.branches = branches
 
     # ------------------------------------------------------------------ data
@@ -242,16 +213,17 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         return X, y
 
     @property
-    def feature_encoder(self) -> _BranchSplitter:
-        return _BranchSplitter([cols for _, cols, _ in self.branches_])
+    def feature_encoder(self) -> BranchSplitter:
+        return BranchSplitter([cols for _, cols, _ in self.branches_])
 
     # ------------------------------------------------------------------ model
-    def _keras_build_fn(self, meta: dict) -> Any:
+    def _keras_build_fn(self, meta: dict, member: int = 0) -> Any:
         import keras
         from keras import layers, regularizers
 
+        self._meta = meta
         penalty = regularizers.l2(self.l2) if self.l2 else None
-        inputs, outputs = [], []
+        inputs, outputs, linear = [], [], []
         for k, (name, cols, shape) in enumerate(self.branches_):
             tag = re.sub(r"[^A-Za-z0-9_]", "_", f"b{k}_{name}")[:40]
             x = inp = keras.Input((len(cols),), name=f"{tag}_in")
@@ -263,16 +235,19 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                 x = layers.Normalization(mean=mean, variance=var, name=f"{tag}_standardize")(x)
             if self.input_dropout:
                 x = layers.Dropout(self.input_dropout, name=f"{tag}_input_dropout")(x)
+            if self.linear_path:
+                linear.append(x)
             x = layers.Dense(self.units, activation="relu", kernel_regularizer=penalty,
                              name=f"{tag}_dense")(x)
             x = layers.BatchNormalization(name=f"{tag}_bn")(x)
             x = layers.Dropout(self.dropout, name=f"{tag}_dropout")(x)
             inputs.append(inp)
             outputs.append(x)
+        outputs += linear
         x = outputs[0] if len(outputs) == 1 else layers.Concatenate(name="concat")(outputs)
         out = layers.Dense(meta["n_classes_"], activation="softmax",
                            kernel_regularizer=penalty, name="softmax")(x)
-        model = keras.Model(inputs, out, name="multi_branch_head")
+        model = keras.Model(inputs, out, name=f"head{member}")
         model.compile(optimizer=self._optimizer(), loss=self.loss, metrics=["accuracy"])
         return model
 
@@ -309,7 +284,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             raise ValueError(f"{type(self).__name__} needs at least 2 classes, but y has "
                              f"one class: {np.unique(y)[0]!r}.")
         self.branches_ = self._resolve_branches(X.shape[1])
-        self._branch_stats = [_pooled_stats(X[:, cols], shape)
+        self._branch_stats = [pooled_stats(X[:, cols], shape)
                               for _, cols, shape in self.branches_]
         self._validation = None
         if validation_data is not None:
@@ -324,41 +299,86 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
                          **kwargs) -> None:
-        import keras
+        members, self.history_, self.best_epoch_ = [], [], []
+        for k, (train, validation) in enumerate(self._member_data(X, y, sample_weight)):
+            model = self.model_ if k == 0 else self._keras_build_fn(self._meta, member=k)
+            history, best = self._fit_member(model, *train, validation, epochs)
+            members.append(model)
+            self.history_.append(history)
+            self.best_epoch_.append(best)
+        if len(members) > 1:
+            self.model_ = self._averaged(members)
 
-        validation = None
+    def _member_data(self, X: list, y: np.ndarray, sample_weight: Any) -> list[tuple]:
+        """((X, y, sample_weight) to train on, validation or None) for each member."""
+        sw = None if sample_weight is None else np.asarray(sample_weight)
         if self._validation is not None:
             Xv, yv = self._validation
             validation = (self.feature_encoder_.transform(Xv), self.target_encoder_.transform(yv))
-        elif self.patience is not None and self.validation_fraction > 0:
-            X, y, sample_weight, validation = self._stratified_split(X, y, sample_weight)
+            return [((X, y, sw), validation)] * self.n_models
+        splits = self._validation_splits(y)
+        if splits is None:
+            return [((X, y, sw), None)] * self.n_models
+
+        def take(rows: np.ndarray) -> tuple:
+            return [p[rows] for p in X], y[rows], None if sw is None else sw[rows]
+
+        members = []
+        for train, val in splits:
+            X_val, y_val, sw_val = take(val)
+            members.append((take(train), (X_val, y_val) if sw is None else (X_val, y_val, sw_val)))
+        return members
+
+    def _validation_splits(self, y: np.ndarray) -> list | None:
+        """(training rows, validation rows) of each member; None without early stopping.
+
+        Stratified, so that data sorted by class still validates on every class (Keras'
+        own ``validation_split`` takes the last rows).
+        """
+        if self.patience is None or (self.n_models == 1 and self.validation_fraction == 0):
+            return None
+        labels = _class_indices(y)
+        counts = np.bincount(labels)
+        smallest, n_classes = counts[counts > 0].min(), np.count_nonzero(counts)
+        if self.n_models > 1:
+            folds = StratifiedKFold if smallest >= self.n_models else KFold
+            return list(folds(self.n_models, shuffle=True, random_state=self.random_state)
+                        .split(labels, labels))
+        n_val = max(round(self.validation_fraction * len(y)), n_classes)
+        if len(y) - n_val < 2:
+            return None
+        return [train_test_split(np.arange(len(y)), test_size=n_val,
+                                 stratify=labels if smallest >= 2 else None,
+                                 random_state=self.random_state)]
+
+    def _fit_member(self, model: Any, X: list, y: np.ndarray, sample_weight: Any,
+                    validation: tuple | None, epochs: int) -> tuple[dict, int]:
+        import keras
+
         callbacks = []
         if validation is not None and self.patience is not None:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=self.patience, restore_best_weights=True))
-        hist = self.model_.fit(
+        hist = model.fit(
             X, y, sample_weight=sample_weight, validation_data=validation, epochs=epochs,
             batch_size=self.batch_size, verbose=self.verbose, callbacks=callbacks,
             shuffle=True,
         )
-        self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-        losses = self.history_.get("val_loss") or self.history_["loss"]
-        self.best_epoch_ = int(np.argmin(losses)) + 1 if callbacks else len(losses)
+        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        losses = history.get("val_loss") or history["loss"]
+        return history, int(np.argmin(losses)) + 1 if callbacks else len(losses)
 
-    def _stratified_split(self, X: list, y: np.ndarray, sample_weight: Any) -> tuple:
-        n = len(y)
-        idx = np.arange(n)
-        counts = np.bincount(y.astype(int)) if y.ndim == 1 else None
-        stratify = y if counts is not None and counts[counts > 0].min() >= 2 else None
-        n_val = max(round(self.validation_fraction * n), len(np.unique(y)))
-        if n - n_val < 2:
-            return X, y, sample_weight, None
-        train, val = train_test_split(idx, test_size=n_val, stratify=stratify,
-                                      random_state=self.random_state)
-        sw = None if sample_weight is None else np.asarray(sample_weight)
-        X_train, X_val = [p[train] for p in X], [p[val] for p in X]
-        validation = (X_val, y[val]) if sw is None else (X_val, y[val], sw[val])
-        return X_train, y[train], None if sw is None else sw[train], validation
+    def _averaged(self, members: list) -> Any:
+        """One Keras model whose output is the mean of the members' probabilities."""
+        import keras
+
+        inputs = [keras.Input(t.shape[1:], name=t.name.split(":")[0])
+                  for t in members[0].inputs]
+        out = keras.layers.Average(name="mean_proba")([m(inputs) for m in members])
+        model = keras.Model(inputs, out, name="multi_branch_head")
+        model.compile(optimizer=self._optimizer(), loss=self.loss, metrics=["accuracy"])
+        model.optimizer.build(model.trainable_variables)  # saved and reloaded alike
+        return model
 
     def predict_proba(self, X: Any, **kwargs: Any) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_``."""

@@ -120,41 +120,79 @@ def test_early_stopping_restores_the_best_epoch(data):
     noisy = np.random.default_rng(0).permutation(y)  # nothing to learn: overfits at once
     head = MultiBranchClassifier(units=128, dropout=0.0, l2=0.0, epochs=200, patience=4,
                                  learning_rate=0.01).fit(X, noisy)
-    ran = len(head.history_["loss"])
-    assert ran < 200 and "val_loss" in head.history_
-    assert head.best_epoch_ == ran - 4
-    assert head.history_["val_loss"][head.best_epoch_ - 1] == min(head.history_["val_loss"])
+    (history,), (best,) = head.history_, head.best_epoch_
+    ran = len(history["loss"])
+    assert ran < 200 and "val_loss" in history
+    assert best == ran - 4
+    assert history["val_loss"][best - 1] == min(history["val_loss"])
 
 
 def test_validation_split_is_stratified_even_for_sorted_data(data, monkeypatch):
     X, y = data
     order = np.argsort(y, kind="stable")
     seen = {}
-    original = MultiBranchClassifier._stratified_split
+    original = MultiBranchClassifier._validation_splits
 
-    def spy(self, Xs, ys, sw):
-        out = original(self, Xs, ys, sw)
-        seen["val"] = out[3][1]
+    def spy(self, ys):
+        out = original(self, ys)
+        seen["val"] = y[order][out[0][1]]
         return out
 
-    monkeypatch.setattr(MultiBranchClassifier, "_stratified_split", spy)
+    monkeypatch.setattr(MultiBranchClassifier, "_validation_splits", spy)
     MultiBranchClassifier(**FAST).fit(X.iloc[order], y[order])
-    assert sorted(np.unique(seen["val"])) == [0, 1, 2]
+    assert len(seen["val"]) == 48  # 20% of 240
+    assert sorted(np.unique(seen["val"])) == ["cat", "dog", "fox"]
 
 
 def test_validation_data_is_used_instead_of_a_split(data, monkeypatch):
     X, y = data
-    monkeypatch.setattr(MultiBranchClassifier, "_stratified_split",
+    monkeypatch.setattr(MultiBranchClassifier, "_validation_splits",
                         lambda *a: pytest.fail("should not split"))
     head = MultiBranchClassifier(**FAST).fit(X[:180], y[:180], validation_data=(X[180:], y[180:]))
-    assert "val_loss" in head.history_
+    assert "val_loss" in head.history_[0]
 
 
 def test_class_weight_balanced_and_no_early_stopping(data):
     X, y = data
     head = MultiBranchClassifier(**{**FAST, "patience": None, "epochs": 3},
                                  class_weight="balanced").fit(X, y)
-    assert len(head.history_["loss"]) == 3 and "val_loss" not in head.history_
+    assert len(head.history_[0]["loss"]) == 3 and "val_loss" not in head.history_[0]
+    no_split = MultiBranchClassifier(**{**FAST, "epochs": 3}, validation_fraction=0).fit(X, y)
+    assert len(no_split.history_[0]["loss"]) == 3 and "val_loss" not in no_split.history_[0]
+
+
+def test_n_models_early_stop_on_disjoint_folds_and_are_averaged(data, monkeypatch):
+    X, y = data
+    validation_rows = []
+    original = MultiBranchClassifier._fit_member
+
+    def spy(self, model, Xs, ys, sw, validation, epochs):
+        validation_rows.append(validation[0][0][:, 0])  # column a__0 of the held-out rows
+        assert len(ys) + len(validation[1]) == len(y)
+        return original(self, model, Xs, ys, sw, validation, epochs)
+
+    monkeypatch.setattr(MultiBranchClassifier, "_fit_member", spy)
+    head = MultiBranchClassifier(**FAST, n_models=3).fit(X, y)
+    # three folds of 80 rows: together every training row, each held out once
+    assert [len(r) for r in validation_rows] == [80] * 3
+    np.testing.assert_array_equal(np.sort(np.concatenate(validation_rows)),
+                                  np.sort(X["a__0"].to_numpy(dtype=np.float32)))
+    assert len(head.history_) == len(head.best_epoch_) == 3
+    members = [layer for layer in head.model_.layers if layer.name.startswith("head")]
+    assert len(members) == 3
+    inputs = [X.to_numpy(np.float32)[:, cols] for _, cols, _ in head.branches_]
+    mean = np.mean([m.predict(inputs, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(head.predict_proba(X), mean, rtol=1e-5, atol=1e-6)
+    restored = pickle.loads(pickle.dumps(head))
+    np.testing.assert_array_equal(restored.predict_proba(X), head.predict_proba(X))
+
+
+def test_linear_path_feeds_inputs_to_the_softmax(data):
+    X, y = data
+    head = MultiBranchClassifier(**FAST, linear_path=True, standardize=True).fit(X, y)
+    softmax = head.model_.get_layer("softmax")
+    assert softmax.kernel.shape == (2 * FAST["units"] + 13, 3)
+    assert head.score(X, y) > 0.9
 
 
 def test_columns_must_match_at_predict(data):
