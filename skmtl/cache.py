@@ -32,7 +32,14 @@ import numpy as np
 
 from skmtl._files import atomic_write
 
-__all__ = ["FeatureCache", "digest_array", "digest_bytes", "resolve_cache_location"]
+__all__ = [
+    "FeatureCache",
+    "digest_array",
+    "digest_bytes",
+    "digest_file",
+    "digest_weights",
+    "resolve_cache_location",
+]
 
 _DIGEST_SIZE = 20
 
@@ -49,6 +56,30 @@ def digest_array(image: np.ndarray) -> str:
     h.update(f"{image.dtype.str}{image.shape}".encode())
     h.update(memoryview(image).cast("B"))
     return h.hexdigest()
+
+
+def digest_weights(model: Any) -> str:
+    """Hash of a Keras model's weights: part of the cache key of a custom backbone."""
+    h = hashlib.blake2b(digest_size=16)
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
+_FILE_DIGESTS: dict[tuple, str] = {}
+
+
+def digest_file(path: str) -> str:
+    """Hash of a file's bytes (memoised by path, size and mtime): weights files."""
+    stat = os.stat(path)
+    memo = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if memo not in _FILE_DIGESTS:
+        h = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _FILE_DIGESTS[memo] = h.hexdigest()
+    return _FILE_DIGESTS[memo]
 
 
 def resolve_cache_location(cache: Any) -> Path | None:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import warnings
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from numbers import Integral
 from typing import Any
 
@@ -19,8 +15,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmtl._inputs import ImageSources, as_image_sources
 from skmtl._seeding import seeded
+from skmtl._streaming import extract_features, report_failures
 from skmtl.backbones import build_backbone, get_backbone_spec
-from skmtl.cache import FeatureCache, resolve_cache_location
+from skmtl.cache import FeatureCache, digest_file, digest_weights, resolve_cache_location
 from skmtl.images import RESIZE_MODES, flip_horizontal, resize_image
 
 __all__ = ["PretrainedFeaturizer"]
@@ -30,7 +27,6 @@ __all__ = ["PretrainedFeaturizer"]
 PREPROCESSING_VERSION = 1
 
 _DTYPES = {"float32", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16"}
-_PREFETCH_BATCHES = 2
 
 
 class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
@@ -320,14 +316,14 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
 
     def _weights_identity(self) -> str:
         if not isinstance(self.backbone, str):
-            return "model:" + _digest_weights(self.backbone)
+            return "model:" + digest_weights(self.backbone)
         if self.weights is None:
             if self.random_state is None:
-                return "random:" + _digest_weights(self._get_model())
+                return "random:" + digest_weights(self._get_model())
             return f"random:{self.random_state}"
         if isinstance(self.weights, str) and self.weights == "imagenet":
             return "imagenet"
-        return "file:" + _digest_file(os.fspath(self.weights))
+        return "file:" + digest_file(os.fspath(self.weights))
 
     def _feature_cache(self) -> FeatureCache | None:
         location = resolve_cache_location(self.cache)
@@ -349,99 +345,26 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_shape_")
         sources = as_image_sources(X)
-        cache = self._feature_cache()
-        out = np.full((len(sources), self.n_features_out_), np.nan, dtype=np.float32)
-        failures: dict[int, Exception] = {}
-        with ThreadPoolExecutor(self.n_jobs or min(4, os.cpu_count() or 1)) as pool:
-            todo = self._serve_from_cache(sources, cache, out, failures, pool)
-            self._compute(sources, todo, cache, out, failures, pool)
-        self._report(sources, failures)
+        out, failures = extract_features(
+            sources,
+            load=lambda i: self._load_one(sources, i),
+            preprocess=self._preprocess_fn(),
+            run_model=self._run_model,
+            feature_shape=self.feature_shape_,
+            batch_size=self.batch_size,
+            cache=self._feature_cache(),
+            n_jobs=self.n_jobs,
+            stop_at_first_error=self.on_error == "raise",
+            progress={"unit": "img", "desc": f"{self.backbone_name_} features"}
+            if self.verbose else None,
+        )
+        self.failed_images_ = report_failures(sources, failures,
+                                              raise_errors=self.on_error == "raise")
         return out
-
-    def _serve_from_cache(self, sources, cache, out, failures, pool) -> dict[str, list[int]]:
-        """Fill ``out`` from the cache; return the images left to compute, by content key."""
-        if cache is None:
-            return {str(i): [i] for i in range(len(sources))}
-        todo: dict[str, list[int]] = {}
-        for i, key in enumerate(pool.map(_try(sources.key), range(len(sources)))):
-            if isinstance(key, Exception):
-                failures[i] = key
-            elif (features := cache.load(key)) is not None:
-                out[i] = features.reshape(-1)
-            else:
-                todo.setdefault(key, []).append(i)
-        return todo
-
-    def _compute(self, sources, todo, cache, out, failures, pool) -> None:
-        if not todo:
-            return
-        from tqdm.auto import tqdm
-
-        preprocess = self._preprocess_fn()
-        keys = list(todo)
-        bar = tqdm(total=len(keys), disable=not self.verbose, unit="img",
-                   desc=f"{self.backbone_name_} features")
-        with bar:
-            for batch_keys, images in self._decoded_batches(sources, keys, todo, pool):
-                good = []
-                for key, image in zip(batch_keys, images, strict=True):
-                    if isinstance(image, Exception):
-                        failures[todo[key][0]] = image
-                        if self.on_error == "raise" and cache is None:
-                            raise image
-                    else:
-                        good.append((key, image))
-                if good:
-                    batch = preprocess(np.stack([image for _, image in good]))
-                    features = self._run_model(np.asarray(batch, dtype=np.float32))
-                    for (key, _), row in zip(good, features, strict=True):
-                        out[todo[key]] = row
-                        if cache is not None:
-                            cache.save(key, row.reshape(self.feature_shape_))
-                bar.update(len(batch_keys))
-
-    def _decoded_batches(self, sources, keys, todo, pool) -> Iterator[tuple[list, list]]:
-        """Batches of resized images, decoded ahead in the thread pool (bounded)."""
-        load = _try(self._load_one, sources)
-        batches = [keys[s : s + self.batch_size] for s in range(0, len(keys), self.batch_size)]
-        pending: deque = deque()
-        for batch in batches[:_PREFETCH_BATCHES]:
-            pending.append((batch, [pool.submit(load, todo[k][0]) for k in batch]))
-        submitted = len(pending)
-        while pending:
-            batch, futures = pending.popleft()
-            if submitted < len(batches):
-                nxt = batches[submitted]
-                pending.append((nxt, [pool.submit(load, todo[k][0]) for k in nxt]))
-                submitted += 1
-            yield batch, [f.result() for f in futures]
 
     def _load_one(self, sources: ImageSources, i: int) -> np.ndarray:
         image = resize_image(sources.decode(i), self.input_size_, self.resize)
         return flip_horizontal(image) if self.flip else image
-
-    def _report(self, sources: ImageSources, failures: dict[int, Exception]) -> None:
-        self.failed_images_ = [
-            (i, sources.items[i] if sources.kind == "paths" else f"#{i}", str(exc))
-            for i, exc in sorted(failures.items())
-        ]
-        if not failures:
-            return
-        first = min(failures)
-        listing = "; ".join(f"#{i} {sources.describe(i)}" for i in sorted(failures)[:10])
-        more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
-        if self.on_error == "raise":
-            raise type(failures[first])(
-                f"{failures[first]} ({len(failures)} bad image(s) in X: {listing}{more}. "
-                "Features of all other images are stored in the cache, so a rerun after "
-                "fixing them computes only those.)"
-            ) from failures[first]
-        warnings.warn(
-            f"{len(failures)} image(s) could not be read and got NaN features: "
-            f"{listing}{more}. See failed_images_.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
 
     # ------------------------------------------------------------------ metadata
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -468,38 +391,3 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.requires_fit = True
         return tags
-
-
-def _try(fn: Callable, *bound: Any) -> Callable:
-    """Wrap ``fn`` so that a bad image returns its exception instead of raising it."""
-
-    def call(*args: Any) -> Any:
-        try:
-            return fn(*bound, *args)
-        except (ValueError, OSError) as exc:
-            return exc
-
-    return call
-
-
-def _digest_weights(model: Any) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()
-
-
-_FILE_DIGESTS: dict[tuple, str] = {}
-
-
-def _digest_file(path: str) -> str:
-    stat = os.stat(path)
-    memo = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
-    if memo not in _FILE_DIGESTS:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _FILE_DIGESTS[memo] = h.hexdigest()
-    return _FILE_DIGESTS[memo]
-

@@ -1,0 +1,145 @@
+"""The transform loop of PretrainedFeaturizer, with bounded memory and nothing lost.
+
+Cached images are served first; the others are decoded and resized in a thread pool a
+couple of batches ahead of the backbone, run in fixed-size batches, and each result is
+stored in the cache as soon as it exists. An image that cannot be read is recorded, not
+raised, until every other image is done (when there is a cache to keep the work in).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from skmtl._inputs import ImageSources
+from skmtl.cache import FeatureCache
+
+__all__ = ["extract_features", "report_failures"]
+
+_PREFETCH_BATCHES = 2
+
+
+def extract_features(
+    sources: ImageSources,
+    *,
+    load: Callable[[int], np.ndarray],
+    preprocess: Callable[[np.ndarray], np.ndarray],
+    run_model: Callable[[np.ndarray], np.ndarray],
+    feature_shape: tuple[int, ...],
+    batch_size: int,
+    cache: FeatureCache | None,
+    n_jobs: int | None,
+    stop_at_first_error: bool,
+    progress: dict | None,
+) -> tuple[np.ndarray, dict[int, Exception]]:
+    """Features of every image (NaN rows for failures) and the failures by position.
+
+    ``load(i)`` returns image ``i`` decoded and resized; ``run_model`` maps a preprocessed
+    float32 batch to one flattened row per image. ``progress``: tqdm arguments, or None.
+    """
+    out = np.full((len(sources), int(np.prod(feature_shape))), np.nan, dtype=np.float32)
+    failures: dict[int, Exception] = {}
+    with ThreadPoolExecutor(n_jobs or min(4, os.cpu_count() or 1)) as pool:
+        todo = _serve_from_cache(sources, cache, out, failures, pool)
+        if not todo:
+            return out, failures
+        from tqdm.auto import tqdm
+
+        keys = list(todo)
+        with tqdm(total=len(keys), disable=progress is None, **(progress or {})) as bar:
+            for batch_keys, images in _decoded_batches(_try(load), keys, todo, batch_size,
+                                                       pool):
+                good = []
+                for key, image in zip(batch_keys, images, strict=True):
+                    if isinstance(image, Exception):
+                        failures[todo[key][0]] = image
+                        if stop_at_first_error and cache is None:
+                            raise image
+                    else:
+                        good.append((key, image))
+                if good:
+                    batch = preprocess(np.stack([image for _, image in good]))
+                    features = run_model(np.asarray(batch, dtype=np.float32))
+                    for (key, _), row in zip(good, features, strict=True):
+                        out[todo[key]] = row
+                        if cache is not None:
+                            cache.save(key, row.reshape(feature_shape))
+                bar.update(len(batch_keys))
+    return out, failures
+
+
+def _serve_from_cache(sources, cache, out, failures, pool) -> dict[str, list[int]]:
+    """Fill ``out`` from the cache; return the images left to compute, by content key."""
+    if cache is None:
+        return {str(i): [i] for i in range(len(sources))}
+    todo: dict[str, list[int]] = {}
+    for i, key in enumerate(pool.map(_try(sources.key), range(len(sources)))):
+        if isinstance(key, Exception):
+            failures[i] = key
+        elif (features := cache.load(key)) is not None:
+            out[i] = features.reshape(-1)
+        else:
+            todo.setdefault(key, []).append(i)
+    return todo
+
+
+def _decoded_batches(load, keys, todo, batch_size, pool) -> Iterator[tuple[list, list]]:
+    """Batches of loaded images, decoded ahead in the thread pool (bounded)."""
+    batches = [keys[s : s + batch_size] for s in range(0, len(keys), batch_size)]
+    pending: deque = deque()
+    for batch in batches[:_PREFETCH_BATCHES]:
+        pending.append((batch, [pool.submit(load, todo[k][0]) for k in batch]))
+    submitted = len(pending)
+    while pending:
+        batch, futures = pending.popleft()
+        if submitted < len(batches):
+            nxt = batches[submitted]
+            pending.append((nxt, [pool.submit(load, todo[k][0]) for k in nxt]))
+            submitted += 1
+        yield batch, [f.result() for f in futures]
+
+
+def report_failures(sources: ImageSources, failures: dict[int, Exception], *,
+                    raise_errors: bool) -> list[tuple[int, str, str]]:
+    """(position, image, error) of each failure; raises or warns naming them all.
+
+    The error raised is of the first failure's type, with every bad image listed.
+    """
+    failed = [(i, sources.items[i] if sources.kind == "paths" else f"#{i}", str(exc))
+              for i, exc in sorted(failures.items())]
+    if not failures:
+        return failed
+    first = min(failures)
+    listing = "; ".join(f"#{i} {sources.describe(i)}" for i in sorted(failures)[:10])
+    more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
+    if raise_errors:
+        raise type(failures[first])(
+            f"{failures[first]} ({len(failures)} bad image(s) in X: {listing}{more}. "
+            "Features of all other images are stored in the cache, so a rerun after "
+            "fixing them computes only those.)"
+        ) from failures[first]
+    warnings.warn(
+        f"{len(failures)} image(s) could not be read and got NaN features: "
+        f"{listing}{more}. See failed_images_.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return failed
+
+
+def _try(fn: Callable, *bound: Any) -> Callable:
+    """Wrap ``fn`` so that a bad image returns its exception instead of raising it."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*bound, *args)
+        except (ValueError, OSError) as exc:
+            return exc
+
+    return call
