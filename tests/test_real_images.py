@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_predict
 from sklearn.pipeline import make_pipeline
 
-from skmtl import PretrainedFeaturizer
+from skmtl import PretrainedFeaturizer, make_transfer_pipeline
 from tests.conftest import shared_data
 
 
@@ -95,3 +95,29 @@ def test_hymenoptera_train_to_val_accuracy(tmp_path):
     accuracy = (model.predict(val.path) == val.label).mean()
     # docs/measurements.md: 94.1% for the reference figure's recipe.
     assert accuracy >= 0.90
+
+
+def test_multibranch_pipeline_on_real_photos(photo_files, tmp_path):
+    X, y = photo_files
+    model = make_transfer_pipeline("efficientnet_lite0", head="multibranch", cache=tmp_path,
+                                   head_params={"n_models": 2, "units": 32}, batch_size=8)
+    proba = cross_val_predict(model, X, y, cv=4, method="predict_proba")
+    assert proba.shape == (20, 2)
+    assert (np.array(["flower", "temple"])[proba.argmax(1)] == y).mean() == 1.0
+
+
+@pytest.mark.shared_data
+def test_hymenoptera_two_backbones_multibranch(tmp_path):
+    """docs/measurements.md: the default multi-branch head on Lite0 + Lite1."""
+    from skmtl.datasets import load_image_folder
+
+    root = shared_data("hymenoptera")
+    train, val = load_image_folder(root / "train"), load_image_folder(root / "val")
+    model = make_transfer_pipeline(["efficientnet_lite0", "efficientnet_lite1"],
+                                   head="multibranch", cache=tmp_path)
+    model.fit(train.path, train.label)
+    assert [name for name, _, _ in model[-1].branches_] == ["efficientnet_lite0",
+                                                           "efficientnet_lite1"]
+    proba = model.predict_proba(val.path)
+    accuracy = (model.classes_[proba.argmax(1)] == val.label).mean()
+    assert accuracy >= 0.92
