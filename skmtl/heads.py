@@ -37,7 +37,36 @@ HEAD_DEFAULTS = {
     "patience": 15,
     "n_models": 1,
     "linear_path": False,
+    "calibrate": False,
 }
+
+def fit_temperature(held_out: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """The temperature T minimising the log loss of ``apply_temperature(proba, T)``.
+
+    ``held_out``: (probabilities, true class indices) of rows the models did not train on.
+    """
+    from scipy.optimize import minimize_scalar
+
+    proba = np.concatenate([p for p, _ in held_out]).astype(np.float64)
+    labels = np.concatenate([y for _, y in held_out])
+    rows = np.arange(len(labels))
+
+    def loss(log_t: float) -> float:
+        return -np.log(apply_temperature(proba, np.exp(log_t))[rows, labels]).mean()
+
+    best = minimize_scalar(loss, bounds=(np.log(0.1), np.log(10.0)), method="bounded")
+    return float(np.exp(best.x))
+
+
+def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Soften (T > 1) or sharpen (T < 1) probabilities: softmax(log(p) / T)."""
+    if temperature == 1.0:
+        return proba
+    logits = np.log(np.clip(proba, 1e-12, None)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
+
 
 def _class_indices(y: np.ndarray) -> np.ndarray:
     """Integer class of each row of an encoded target (indices or one-hot)."""
@@ -95,6 +124,11 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     linear_path : bool
         Also feed each branch's (standardised) input straight to the softmax layer, next
         to the branch outputs: a logistic regression plus the branches' correction.
+    calibrate : bool
+        Temperature scaling: one temperature, fitted on the held-out predictions of the
+        early-stopping folds (or split, or ``validation_data``), divides the
+        log-probabilities at prediction. Predicted classes do not change; probabilities
+        become better calibrated (log loss).
     class_weight : None, "balanced" or dict
         Class weights.
     branches : None, list of int or dict
@@ -115,6 +149,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         Training history (``loss``, ``val_loss``, ...) of each model.
     best_epoch_ : list of int
         Epoch (1-based) whose weights were kept, for each model.
+    temperature_ : float
+        Temperature applied to the probabilities (1.0 without ``calibrate``).
     classes_ : ndarray
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -141,6 +177,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "n_models": [Interval(Integral, 1, None, closed="left")],
         "linear_path": ["boolean"],
+        "calibrate": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "branches": [list, tuple, dict, None],
         "random_state": ["random_state"],
@@ -162,6 +199,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         patience: int | None = HEAD_DEFAULTS["patience"],
         n_models: int = HEAD_DEFAULTS["n_models"],
         linear_path: bool = HEAD_DEFAULTS["linear_path"],
+        calibrate: bool = HEAD_DEFAULTS["calibrate"],
         class_weight: Any = None,
         branches: Any = None,
         random_state: int | None = 0,
@@ -182,6 +220,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         self.patience = patience
         self.n_models = n_models
         self.linear_path = linear_path
+        self.calibrate = calibrate
         self.branches = branches
 
     # ------------------------------------------------------------------ data
@@ -299,15 +338,19 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
                          **kwargs) -> None:
-        members, self.history_, self.best_epoch_ = [], [], []
+        members, held_out, self.history_, self.best_epoch_ = [], [], [], []
         for k, (train, validation) in enumerate(self._member_data(X, y, sample_weight)):
             model = self.model_ if k == 0 else self._keras_build_fn(self._meta, member=k)
             history, best = self._fit_member(model, *train, validation, epochs)
             members.append(model)
             self.history_.append(history)
             self.best_epoch_.append(best)
+            if validation is not None and self.calibrate:
+                held_out.append((model.predict(validation[0], verbose=0),
+                                 _class_indices(validation[1])))
         if len(members) > 1:
             self.model_ = self._averaged(members)
+        self.temperature_ = fit_temperature(held_out) if held_out else 1.0
 
     def _member_data(self, X: list, y: np.ndarray, sample_weight: Any) -> list[tuple]:
         """((X, y, sample_weight) to train on, validation or None) for each member."""
@@ -385,7 +428,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         check_is_fitted(self, "branches_")
         X = self._as_array(X, fitting=False)
         # scikeras squeezes a single row to 1D; keep (n_samples, n_classes) always.
-        return np.asarray(super().predict_proba(X, **kwargs)).reshape(len(X), -1)
+        proba = np.asarray(super().predict_proba(X, **kwargs)).reshape(len(X), -1)
+        return apply_temperature(proba, self.temperature_)
 
     def predict(self, X: Any, **kwargs: Any) -> np.ndarray:
         """Most probable class."""

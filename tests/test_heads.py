@@ -18,7 +18,12 @@ from sklearn.model_selection import (
     cross_val_predict,
 )
 
-from skmtl.heads import MultiBranchClassifier, find_branches
+from skmtl.heads import (
+    MultiBranchClassifier,
+    apply_temperature,
+    find_branches,
+    fit_temperature,
+)
 
 FAST = {"epochs": 15, "patience": 4, "units": 16, "batch_size": 64, "l2": 1e-3,
         "learning_rate": 0.01}
@@ -193,6 +198,29 @@ def test_linear_path_feeds_inputs_to_the_softmax(data):
     softmax = head.model_.get_layer("softmax")
     assert softmax.kernel.shape == (2 * FAST["units"] + 13, 3)
     assert head.score(X, y) > 0.9
+
+
+def test_fit_temperature_recovers_a_known_temperature():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=2.0, size=(4000, 4))
+    true = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(4, p=p) for p in true])
+    overconfident = apply_temperature(true, 1 / 3)  # softmax(3 * logits)
+    assert fit_temperature([(overconfident, labels)]) == pytest.approx(3.0, rel=0.1)
+    # exact but for probabilities below the 1e-12 clip
+    np.testing.assert_allclose(apply_temperature(overconfident, 3.0), true, atol=1e-3)
+
+
+def test_calibrate_changes_probabilities_not_classes(data):
+    X, y = data
+    plain = MultiBranchClassifier(**FAST, n_models=2).fit(X, y)
+    calibrated = MultiBranchClassifier(**FAST, n_models=2, calibrate=True).fit(X, y)
+    assert plain.temperature_ == 1.0 and calibrated.temperature_ != 1.0
+    np.testing.assert_array_equal(calibrated.predict(X), plain.predict(X))
+    np.testing.assert_allclose(calibrated.predict_proba(X),
+                               apply_temperature(plain.predict_proba(X),
+                                                 calibrated.temperature_), rtol=1e-4,
+                               atol=1e-6)
 
 
 def test_columns_must_match_at_predict(data):
