@@ -37,11 +37,12 @@ def main() -> None:
         stack_method="predict_proba",
     )
     stack.fit(train.path, train.label)
+    # the stack fits its base models on label-encoded y: columns follow stack.classes_
     for name, model in [*stack.named_estimators_.items(), ("stack", stack)]:
         proba = model.predict_proba(val.path)
         print(f"{name}: accuracy "
-              f"{accuracy_score(val.label, model.classes_[proba.argmax(1)]):.4f}, "
-              f"log loss {log_loss(val.label, proba, labels=model.classes_):.4f}")
+              f"{accuracy_score(val.label, stack.classes_[proba.argmax(1)]):.4f}, "
+              f"log loss {log_loss(val.label, proba, labels=stack.classes_):.4f}")
 
 
 if __name__ == "__main__":
