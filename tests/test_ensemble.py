@@ -119,7 +119,7 @@ def test_multibranch_early_stops_on_each_held_out_fold(images, monkeypatch):
     X, y = images
     monkeypatch.setattr(MultiBranchClassifier, "_validation_splits",
                         lambda *a: pytest.fail("the held-out fold should be used"))
-    head = MultiBranchClassifier(units=8, epochs=5, patience=2)
+    head = MultiBranchClassifier(units=8, epochs=5, patience=2, n_models=1)
     ens = KFoldEnsembleClassifier(tiny_pipe(head), cv=2).fit(X, y)
     assert all("val_loss" in m[-1].history_[0] for m in ens.estimators_)
 
@@ -137,7 +137,7 @@ def test_meta_estimators_clone_and_pickle(images):
 def test_make_transfer_pipeline_names_and_branches(images):
     X, y = images
     pipe = make_transfer_pipeline(["mobilenet_v3_small", "mobilenet"],
-                                  head_params={"units": 8, "epochs": 3}, **TINY)
+                                  head_params={"units": 8, "epochs": 3, "n_models": 1}, **TINY)
     assert [n for n, _ in pipe.named_steps["features"].transformer_list] == [
         "mobilenet_v3_small", "mobilenet"]
     features = pipe[:-1].fit_transform(X)

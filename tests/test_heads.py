@@ -25,7 +25,7 @@ from skmtl.heads import (
     fit_temperature,
 )
 
-FAST = {"epochs": 15, "patience": 4, "units": 16, "batch_size": 64, "l2": 1e-3,
+FAST = {"epochs": 15, "patience": 4, "units": 16, "batch_size": 64, "l2": 1e-3, "n_models": 1,
         "learning_rate": 0.01}
 
 
@@ -124,7 +124,7 @@ def test_early_stopping_restores_the_best_epoch(data):
     X, y = data
     noisy = np.random.default_rng(0).permutation(y)  # nothing to learn: overfits at once
     head = MultiBranchClassifier(units=128, dropout=0.0, l2=0.0, epochs=200, patience=4,
-                                 learning_rate=0.01).fit(X, noisy)
+                                 learning_rate=0.01, n_models=1).fit(X, noisy)
     (history,), (best,) = head.history_, head.best_epoch_
     ran = len(history["loss"])
     assert ran < 200 and "val_loss" in history
@@ -177,7 +177,7 @@ def test_n_models_early_stop_on_disjoint_folds_and_are_averaged(data, monkeypatc
         return original(self, model, Xs, ys, sw, validation, epochs)
 
     monkeypatch.setattr(MultiBranchClassifier, "_fit_member", spy)
-    head = MultiBranchClassifier(**FAST, n_models=3).fit(X, y)
+    head = MultiBranchClassifier(**{**FAST, "n_models": 3}).fit(X, y)
     # three folds of 80 rows: together every training row, each held out once
     assert [len(r) for r in validation_rows] == [80] * 3
     np.testing.assert_array_equal(np.sort(np.concatenate(validation_rows)),
@@ -213,8 +213,8 @@ def test_fit_temperature_recovers_a_known_temperature():
 
 def test_calibrate_changes_probabilities_not_classes(data):
     X, y = data
-    plain = MultiBranchClassifier(**FAST, n_models=2).fit(X, y)
-    calibrated = MultiBranchClassifier(**FAST, n_models=2, calibrate=True).fit(X, y)
+    plain = MultiBranchClassifier(**{**FAST, "n_models": 2}).fit(X, y)
+    calibrated = MultiBranchClassifier(**{**FAST, "n_models": 2}, calibrate=True).fit(X, y)
     assert plain.temperature_ == 1.0 and calibrated.temperature_ != 1.0
     np.testing.assert_array_equal(calibrated.predict(X), plain.predict(X))
     np.testing.assert_allclose(calibrated.predict_proba(X),

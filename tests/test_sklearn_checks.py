@@ -47,7 +47,7 @@ from skmtl import (
 )
 
 #: A head small enough that the ~60 checks take well under a minute.
-CHEAP_HEAD = {"epochs": 5, "patience": None, "units": 8, "batch_size": 64,
+CHEAP_HEAD = {"epochs": 5, "patience": None, "units": 8, "batch_size": 64, "n_models": 1,
               "learning_rate": 0.05, "l2": 0.0}
 
 EXPECTED_FAILED_CHECKS = {
