@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-#: CLI defaults (docs/measurements.md): the logistic head scored best on the shared sets;
-#: flip TTA helped on one set of three; Lite0 is the backbone every install has (adding
-#: Lite1/Lite2 from the ``lite`` extra scores better: --backbones ...).
+#: CLI defaults (docs/measurements.md): the logistic head is as accurate as the multi-branch
+#: head on the shared sets and about ten times faster; flip TTA helped on one set of
+#: three; Lite0 is the backbone every install has (adding Lite1/Lite2 from the ``lite``
+#: extra scores better: --backbones ...).
 DEFAULT_BACKBONES = "efficientnet_lite0"
 DEFAULT_HEAD = "logistic"
 DEFAULT_TTA = "none"
