@@ -172,3 +172,9 @@ def test_stacking_per_backbone_pipelines(images, tmp_path):
     assert (stack.predict(X) == y).mean() > 0.9
     # 2 backbones x 48 images, each computed once across the 3 folds + the final refit
     assert len(list(tmp_path.rglob("*.npy"))) == 96
+    # the same base models under a multi-branch final estimator, features from the cache
+    head = MultiBranchClassifier(units=8, epochs=20, patience=5, n_models=1)
+    stack = StackingClassifier(base, final_estimator=head, cv=3).fit(X, y)
+    assert stack.predict_proba(X).shape == (48, 3)
+    assert (stack.predict(X) == y).mean() > 0.9
+    assert len(list(tmp_path.rglob("*.npy"))) == 96
