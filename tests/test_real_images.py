@@ -100,7 +100,8 @@ def test_hymenoptera_train_to_val_accuracy(tmp_path):
 def test_multibranch_pipeline_on_real_photos(photo_files, tmp_path):
     X, y = photo_files
     model = make_transfer_pipeline("efficientnet_lite0", head="multibranch", cache=tmp_path,
-                                   head_params={"n_models": 2, "units": 32, "epochs": 20},
+                                   head_params={"n_models": 2, "units": 32, "epochs": 40,
+                                                "learning_rate": 0.01},
                                    batch_size=8)
     proba = cross_val_predict(model, X, y, cv=4, method="predict_proba")
     assert proba.shape == (20, 2)
