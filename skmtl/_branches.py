@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-__all__ = ["BranchSplitter", "find_branches", "pooled_stats"]
+__all__ = ["BranchSplitter", "find_branches", "standardizer"]
 
 _SPATIAL = re.compile(r"h(\d+)w(\d+)c(\d+)")
 
@@ -45,22 +45,44 @@ def find_branches(names: Any, n_features: int) -> list[tuple[str, np.ndarray, tu
     return branches
 
 
-def pooled_stats(X: np.ndarray, shape: tuple | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance of a branch, after pooling for spatial maps."""
+def standardizer(X: np.ndarray, shape: tuple | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column offset and scale that standardise one branch, like ``StandardScaler``.
+
+    For a spatial map the statistics are those of each channel over all positions (so
+    standardising commutes with the average pooling that follows). Columns whose
+    standard deviation is zero to float64 precision keep scale 1. Any feature scale
+    works: a ``keras.layers.Normalization`` would clamp the deviation at 1e-7 and
+    flatten features of tiny magnitude (random-weight backbones give 1e-10).
+    """
+    X = np.asarray(X, dtype=np.float64)
     if shape is not None:
-        X = X.reshape(len(X), -1, shape[-1]).mean(axis=1)
-    return X.mean(axis=0), np.maximum(X.var(axis=0), 1e-6)
+        X = X.reshape(-1, shape[-1])
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    std[std < 10 * np.finfo(np.float64).eps] = 1.0
+    if shape is not None:
+        positions = int(np.prod(shape[:-1]))
+        mean, std = np.tile(mean, positions), np.tile(std, positions)
+    return mean, std
 
 
 class BranchSplitter(TransformerMixin, BaseEstimator):
-    """Feature encoder for scikeras: one float32 array per branch (``columns``: indices)."""
+    """Feature encoder for scikeras: one float32 array per branch.
 
-    def __init__(self, columns: list | None = None) -> None:
+    ``columns``: the column indices of each branch; ``standardizers``: None, or an
+    (offset, scale) pair per branch applied before the model sees the features.
+    """
+
+    def __init__(self, columns: list | None = None, standardizers: list | None = None) -> None:
         self.columns = columns
+        self.standardizers = standardizers
 
     def fit(self, X: Any, y: Any = None) -> BranchSplitter:
         return self
 
     def transform(self, X: Any) -> list[np.ndarray]:
-        X = np.asarray(X, dtype=np.float32)
-        return [X[:, cols] for cols in self.columns]
+        X = np.asarray(X, dtype=np.float64 if self.standardizers else np.float32)
+        parts = [X[:, cols] for cols in self.columns]
+        if self.standardizers:
+            parts = [(part - offset) / scale
+                     for part, (offset, scale) in zip(parts, self.standardizers, strict=True)]
+        return [part.astype(np.float32) for part in parts]

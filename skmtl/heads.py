@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skmtl._branches import BranchSplitter, find_branches, pooled_stats
+from skmtl._branches import BranchSplitter, find_branches, standardizer
 from skmtl._seeding import seeded
 from skmtl._tags import ClassifierTagsMixin
 
@@ -99,9 +99,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     input_dropout : float
         Dropout rate on each branch's (standardised) input features.
     standardize : bool
-        Standardise each branch's input with the training mean and variance, stored in
-        the model (a ``Normalization`` layer), like a ``StandardScaler`` before a linear
-        head.
+        Standardise each branch's input with the training mean and standard deviation
+        (per channel for spatial maps), like a ``StandardScaler`` before a linear head.
     l2 : float
         L2 penalty on every Dense kernel.
     learning_rate : float
@@ -148,6 +147,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     ----------
     branches_ : list of (str, ndarray, tuple or None)
         Name, column indices and spatial shape of each branch.
+    standardizers_ : list of (ndarray, ndarray) or None
+        Offset and scale of each branch's columns (with ``standardize``).
     history_ : list of dict
         Training history (``loss``, ``val_loss``, ...) of each model.
     best_epoch_ : list of int
@@ -256,7 +257,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     @property
     def feature_encoder(self) -> BranchSplitter:
-        return BranchSplitter([cols for _, cols, _ in self.branches_])
+        return BranchSplitter([cols for _, cols, _ in self.branches_], self.standardizers_)
 
     # ------------------------------------------------------------------ model
     def _keras_build_fn(self, meta: dict, member: int = 0) -> Any:
@@ -272,9 +273,6 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             if shape is not None:
                 x = layers.Reshape(shape, name=f"{tag}_map")(x)
                 x = layers.GlobalAveragePooling2D(name=f"{tag}_pool")(x)
-            if self.standardize:
-                mean, var = self._branch_stats[k]
-                x = layers.Normalization(mean=mean, variance=var, name=f"{tag}_standardize")(x)
             if self.input_dropout:
                 x = layers.Dropout(self.input_dropout, name=f"{tag}_input_dropout")(x)
             if self.linear_path:
@@ -326,8 +324,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             raise ValueError(f"{type(self).__name__} needs at least 2 classes, but y has "
                              f"one class: {np.unique(y)[0]!r}.")
         self.branches_ = self._resolve_branches(X.shape[1])
-        self._branch_stats = [pooled_stats(X[:, cols], shape)
-                              for _, cols, shape in self.branches_]
+        self.standardizers_ = [standardizer(X[:, cols], shape)
+                               for _, cols, shape in self.branches_] if self.standardize else None
         self._validation = None
         if validation_data is not None:
             self._validation = (self._as_array(validation_data[0], fitting=False),

@@ -13,6 +13,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
 from sklearn.ensemble import StackingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -178,3 +179,16 @@ def test_stacking_per_backbone_pipelines(images, tmp_path):
     assert stack.predict_proba(X).shape == (48, 3)
     assert (stack.predict(X) == y).mean() > 0.9
     assert len(list(tmp_path.rglob("*.npy"))) == 96
+
+
+def test_grid_search_over_head_parameters_in_two_processes(images, tmp_path):
+    X, y = images
+    pipe = make_transfer_pipeline("mobilenet_v3_small", head="multibranch", cache=tmp_path,
+                                  head_params={"n_models": 1, "epochs": 20,
+                                               "learning_rate": 0.01}, **TINY)
+    search = GridSearchCV(pipe, {"head__units": [4, 16]}, cv=2, n_jobs=2).fit(X, y)
+    assert search.best_params_["head__units"] in (4, 16) and search.best_score_ > 0.9
+    # the workers shared one cache: one entry per image, no half-written files
+    assert len(list(tmp_path.rglob("*.npy"))) == 48
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert search.best_estimator_[-1].score(search.best_estimator_[0].transform(X), y) > 0.9

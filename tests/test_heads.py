@@ -177,7 +177,7 @@ def test_n_models_early_stop_on_disjoint_folds_and_are_averaged(data, monkeypatc
         return original(self, model, Xs, ys, sw, validation, epochs)
 
     monkeypatch.setattr(MultiBranchClassifier, "_fit_member", spy)
-    head = MultiBranchClassifier(**{**FAST, "n_models": 3}).fit(X, y)
+    head = MultiBranchClassifier(**{**FAST, "n_models": 3}, standardize=False).fit(X, y)
     # three folds of 80 rows: together every training row, each held out once
     assert [len(r) for r in validation_rows] == [80] * 3
     np.testing.assert_array_equal(np.sort(np.concatenate(validation_rows)),
@@ -263,3 +263,24 @@ def test_bad_parameters(data, param, value):
         MultiBranchClassifier(**{**FAST, param: value}).fit(X, y)
     with pytest.raises(ValueError, match=r"'optimizer' parameter.*Got 'lbfgs'"):
         MultiBranchClassifier(**FAST, optimizer="lbfgs").fit(X, y)
+
+
+@pytest.mark.parametrize("scale", [1e-10, 1.0, 1e6])
+def test_standardize_learns_at_any_feature_scale(data, scale):
+    """Random-weight backbones give features of 1e-10: still standardised to unit scale."""
+    X, y = data
+    head = MultiBranchClassifier(**FAST).fit(X * scale, y)
+    _, std = head.standardizers_[0]
+    np.testing.assert_allclose(std, X.iloc[:, :8].std(ddof=0) * scale, rtol=1e-5)
+    assert head.score(X * scale, y) > 0.9
+
+
+def test_standardizer_of_a_spatial_map_is_per_channel():
+    from skmtl._branches import standardizer
+
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(10, 2, 3, 4)) * np.array([1.0, 2.0, 3.0, 0.0])
+    offset, scale = standardizer(maps.reshape(10, -1), (2, 3, 4))
+    assert offset.shape == scale.shape == (24,)
+    np.testing.assert_allclose(scale[:4], [*maps.reshape(-1, 4).std(axis=0)[:3], 1.0])
+    np.testing.assert_array_equal(scale.reshape(6, 4), np.tile(scale[:4], (6, 1)))
