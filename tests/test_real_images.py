@@ -99,9 +99,12 @@ def test_hymenoptera_train_to_val_accuracy(tmp_path):
 
 def test_multibranch_pipeline_on_real_photos(photo_files, tmp_path):
     X, y = photo_files
+    # 15 training photos per fold: too few to hold some out for early stopping or to
+    # estimate 1280 standard deviations (standardised, 1 seed in 4 missed a photo)
     model = make_transfer_pipeline("efficientnet_lite0", head="multibranch", cache=tmp_path,
-                                   head_params={"n_models": 2, "units": 32, "epochs": 40,
-                                                "learning_rate": 0.01},
+                                   head_params={"n_models": 1, "patience": None, "epochs": 60,
+                                                "units": 32, "learning_rate": 0.01,
+                                                "standardize": False},
                                    batch_size=8)
     proba = cross_val_predict(model, X, y, cv=4, method="predict_proba")
     assert proba.shape == (20, 2)
