@@ -29,7 +29,7 @@ def extract_features(
     sources: ImageSources,
     *,
     load: Callable[[int], np.ndarray],
-    preprocess: Callable[[np.ndarray], np.ndarray],
+    make_preprocess: Callable[[], Callable[[np.ndarray], np.ndarray]],
     run_model: Callable[[np.ndarray], np.ndarray],
     feature_shape: tuple[int, ...],
     batch_size: int,
@@ -40,8 +40,10 @@ def extract_features(
 ) -> tuple[np.ndarray, dict[int, Exception]]:
     """Features of every image (NaN rows for failures) and the failures by position.
 
-    ``load(i)`` returns image ``i`` decoded and resized; ``run_model`` maps a preprocessed
-    float32 batch to one flattened row per image. ``progress``: tqdm arguments, or None.
+    ``load(i)`` returns image ``i`` decoded and resized; ``make_preprocess()`` gives the
+    preprocessing function, asked for only when some image is not cached (it may import
+    the backbone's framework); ``run_model`` maps a preprocessed float32 batch to one
+    flattened row per image. ``progress``: tqdm arguments, or None.
     """
     out = np.full((len(sources), int(np.prod(feature_shape))), np.nan, dtype=np.float32)
     failures: dict[int, Exception] = {}
@@ -51,6 +53,7 @@ def extract_features(
             return out, failures
         from tqdm.auto import tqdm
 
+        preprocess = make_preprocess()
         keys = list(todo)
         with tqdm(total=len(keys), disable=progress is None, **(progress or {})) as bar:
             for batch_keys, images in _decoded_batches(_try(load), keys, todo, batch_size,

@@ -348,7 +348,7 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         out, failures = extract_features(
             sources,
             load=lambda i: self._load_one(sources, i),
-            preprocess=self._preprocess_fn(),
+            make_preprocess=self._preprocess_fn,
             run_model=self._run_model,
             feature_shape=self.feature_shape_,
             batch_size=self.batch_size,

@@ -258,6 +258,16 @@ def test_cache_computes_each_image_once_in_any_order(tiny, png_files, tmp_path, 
     assert calls.images == 8
 
 
+def test_fully_cached_transform_needs_no_preprocessing(tiny, png_files, tmp_path,
+                                                       monkeypatch):
+    """Serving from the cache must not resolve (and import) the backbone's preprocessing."""
+    feat = make(tiny, cache=tmp_path / "c").fit(png_files)
+    expected = feat.transform(png_files)
+    monkeypatch.setattr(PretrainedFeaturizer, "_preprocess_fn",
+                        lambda self: pytest.fail("preprocessing resolved for cached images"))
+    np.testing.assert_array_equal(feat.transform(png_files), expected)
+
+
 def test_cache_accepts_joblib_memory_and_shares_with_path(tiny, png_files, tmp_path, calls):
     import joblib
 
