@@ -229,9 +229,9 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         self.branches = branches
 
     # ------------------------------------------------------------------ data
-    def _as_array(self, X: Any, *, fitting: bool) -> np.ndarray:
+    def _as_array(self, X: Any) -> np.ndarray:
         """X as float32 (dense, finite, 2D), checked against the columns seen in fit."""
-        return validate_data(self, X, reset=fitting, dtype=np.float32, accept_sparse=False)
+        return validate_data(self, X, reset=False, dtype=np.float32, accept_sparse=False)
 
     def _resolve_branches(self, n_features: int) -> list:
         spec, names = self.branches, getattr(self, "feature_names_in_", None)
@@ -265,7 +265,6 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         import keras
         from keras import layers, regularizers
 
-        self._meta = meta
         penalty = regularizers.l2(self.l2) if self.l2 else None
         inputs, outputs, linear = [], [], []
         for k, (name, cols, shape) in enumerate(self.branches_):
@@ -329,7 +328,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                                for _, cols, shape in self.branches_] if self.standardize else None
         self._validation = None
         if validation_data is not None:
-            self._validation = (self._as_array(validation_data[0], fitting=False),
+            self._validation = (self._as_array(validation_data[0]),
                                 np.asarray(validation_data[1]))
         try:
             with seeded(self.random_state):
@@ -342,7 +341,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                          **kwargs) -> None:
         members, held_out, self.history_, self.best_epoch_ = [], [], [], []
         for k, (train, validation) in enumerate(self._member_data(X, y, sample_weight)):
-            model = self.model_ if k == 0 else self._keras_build_fn(self._meta, member=k)
+            model = self.model_ if k == 0 else self._keras_build_fn(self._get_metadata(), member=k)
             history, best = self._fit_member(model, *train, validation, epochs)
             members.append(model)
             self.history_.append(history)
@@ -428,7 +427,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     def predict_proba(self, X: Any, **kwargs: Any) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_``."""
         check_is_fitted(self, "branches_")
-        X = self._as_array(X, fitting=False)
+        X = self._as_array(X)
         # scikeras squeezes a single row to 1D; keep (n_samples, n_classes) always.
         proba = np.asarray(super().predict_proba(X, **kwargs)).reshape(len(X), -1)
         return apply_temperature(proba, self.temperature_)
