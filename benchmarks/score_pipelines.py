@@ -19,6 +19,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+from shared_features import shared_sets  # benchmarks/: the same loader as featurising
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -43,10 +44,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = parser.parse_args()
-    train = skmtl.load_image_folder(args.data / "cats_dogs" / "train")
-    val = skmtl.load_image_folder(args.data / "cats_dogs" / "val")
-    breeds = skmtl.load_labels_csv(args.data / "cat_breeds" / "labels.csv",
-                                   args.data / "cat_breeds" / "images")
+    sets = shared_sets(args.data)
+    train, val, breeds = sets["cats_dogs_train"], sets["cats_dogs_val"], sets["cat_breeds"]
     print("| model | cats_dogs val | cat_breeds 5-fold CV | seconds |")
     print("| --- | --- | --- | --- |")
     for name, (backbones, head) in MODELS.items():
