@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from numbers import Integral, Real
 from typing import Any
 
@@ -16,10 +15,20 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmtl._branches import BranchSplitter, find_branches, standardizer
+from skmtl._head_model import average_models, build_head_model, make_optimizer
+from skmtl._logistic_base import held_out_log_loss, set_logistic_base
 from skmtl._seeding import seeded
 from skmtl._tags import ClassifierTagsMixin
+from skmtl._temperature import apply_temperature, fit_temperature
+from skmtl.pipeline import LOGISTIC_C
 
-__all__ = ["HEAD_DEFAULTS", "MultiBranchClassifier", "find_branches"]
+__all__ = [
+    "HEAD_DEFAULTS",
+    "MultiBranchClassifier",
+    "apply_temperature",
+    "find_branches",
+    "fit_temperature",
+]
 
 #: Defaults of MultiBranchClassifier, chosen by measurement on the shared data sets
 #: (docs/measurements.md): five models, each early-stopped on its own fifth of the data
@@ -41,41 +50,20 @@ HEAD_DEFAULTS = {
     "patience": 15,
     "n_models": 5,
     "linear_path": True,
+    "linear_C": LOGISTIC_C,
     "calibrate": False,
 }
-
-def fit_temperature(held_out: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The temperature T minimising the log loss of ``apply_temperature(proba, T)``.
-
-    ``held_out``: (probabilities, true class indices) of rows the models did not train on.
-    """
-    from scipy.optimize import minimize_scalar
-
-    proba = np.concatenate([p for p, _ in held_out]).astype(np.float64)
-    labels = np.concatenate([y for _, y in held_out])
-    rows = np.arange(len(labels))
-
-    def loss(log_t: float) -> float:
-        return -np.log(apply_temperature(proba, np.exp(log_t))[rows, labels]).mean()
-
-    best = minimize_scalar(loss, bounds=(np.log(0.1), np.log(10.0)), method="bounded")
-    return float(np.exp(best.x))
-
-
-def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """Soften (T > 1) or sharpen (T < 1) probabilities: softmax(log(p) / T)."""
-    if temperature == 1.0:
-        return proba
-    logits = np.log(np.clip(proba, 1e-12, None)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
-
 
 def _class_indices(y: np.ndarray) -> np.ndarray:
     """Integer class of each row of an encoded target (indices or one-hot)."""
     y = np.asarray(y).reshape(len(y), -1)
     return (y[:, 0] if y.shape[1] == 1 else y.argmax(axis=1)).astype(int)
+
+
+def _held_out_log_loss(model: Any, validation: tuple) -> float:
+    """Log loss of a Keras model on ``(X, y[, sample_weight])`` held out from training."""
+    X, y, *weights = validation
+    return held_out_log_loss(model.predict(X, verbose=0), _class_indices(y), *weights)
 
 
 class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
@@ -125,8 +113,16 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         early-stops on its own fold (``validation_fraction`` then does not apply), so
         together they learn from every row; otherwise the models differ by their seed.
     linear_path : bool
-        Also feed each branch's (standardised) input straight to the softmax layer, next
-        to the branch outputs: a logistic regression plus the branches' correction.
+        Also feed each branch's (standardised, pooled) input straight to the softmax: a
+        logistic regression on the concatenated features plus the branches' correction.
+    linear_C : float or None
+        With ``linear_path``: the linear path is ``LogisticRegression(C=linear_C)``,
+        fitted first on each model's training rows and then frozen (the ``"logistic"``
+        head of :func:`make_transfer_pipeline` uses the same C). The branches' output
+        layer starts at zero, so each model starts as that logistic regression; early
+        stopping keeps the correction's best epoch, and a correction that does not lower
+        the held-out log loss is dropped. None trains the linear path jointly with the
+        branches, under ``l2``.
     calibrate : bool
         Temperature scaling: one temperature, fitted on the held-out predictions of the
         early-stopping folds (or split, or ``validation_data``), divides the
@@ -153,7 +149,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     history_ : list of dict
         Training history (``loss``, ``val_loss``, ...) of each model.
     best_epoch_ : list of int
-        Epoch (1-based) whose weights were kept, for each model.
+        Epoch (1-based) whose weights were kept, for each model; 0 where the logistic
+        base alone (``linear_C``) had the lower held-out log loss.
     temperature_ : float
         Temperature applied to the probabilities (1.0 without ``calibrate``).
     classes_ : ndarray
@@ -182,6 +179,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "n_models": [Interval(Integral, 1, None, closed="left")],
         "linear_path": ["boolean"],
+        "linear_C": [Interval(Real, 0, None, closed="neither"), None],
         "calibrate": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "branches": [list, tuple, dict, None],
@@ -204,6 +202,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         patience: int | None = HEAD_DEFAULTS["patience"],
         n_models: int = HEAD_DEFAULTS["n_models"],
         linear_path: bool = HEAD_DEFAULTS["linear_path"],
+        linear_C: float | None = HEAD_DEFAULTS["linear_C"],
         calibrate: bool = HEAD_DEFAULTS["calibrate"],
         class_weight: Any = None,
         branches: Any = None,
@@ -225,6 +224,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         self.patience = patience
         self.n_models = n_models
         self.linear_path = linear_path
+        self.linear_C = linear_C
         self.calibrate = calibrate
         self.branches = branches
 
@@ -261,44 +261,22 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         return BranchSplitter([cols for _, cols, _ in self.branches_], self.standardizers_)
 
     # ------------------------------------------------------------------ model
+    @property
+    def _logistic_base(self) -> bool:
+        """Whether the linear path is a frozen logistic regression (see ``linear_C``)."""
+        return self.linear_path and self.linear_C is not None
+
     def _keras_build_fn(self, meta: dict, member: int = 0) -> Any:
-        import keras
-        from keras import layers, regularizers
+        model = build_head_model(
+            self.branches_, meta["n_classes_"], units=self.units, dropout=self.dropout,
+            input_dropout=self.input_dropout, l2=self.l2, linear_path=self.linear_path,
+            logistic_base=self._logistic_base, name=f"head{member}")
+        return self._compiled(model)
 
-        penalty = regularizers.l2(self.l2) if self.l2 else None
-        inputs, outputs, linear = [], [], []
-        for k, (name, cols, shape) in enumerate(self.branches_):
-            tag = re.sub(r"[^A-Za-z0-9_]", "_", f"b{k}_{name}")[:40]
-            x = inp = keras.Input((len(cols),), name=f"{tag}_in")
-            if shape is not None:
-                x = layers.Reshape(shape, name=f"{tag}_map")(x)
-                x = layers.GlobalAveragePooling2D(name=f"{tag}_pool")(x)
-            if self.input_dropout:
-                x = layers.Dropout(self.input_dropout, name=f"{tag}_input_dropout")(x)
-            if self.linear_path:
-                linear.append(x)
-            x = layers.Dense(self.units, activation="relu", kernel_regularizer=penalty,
-                             name=f"{tag}_dense")(x)
-            x = layers.BatchNormalization(name=f"{tag}_bn")(x)
-            x = layers.Dropout(self.dropout, name=f"{tag}_dropout")(x)
-            inputs.append(inp)
-            outputs.append(x)
-        outputs += linear
-        x = outputs[0] if len(outputs) == 1 else layers.Concatenate(name="concat")(outputs)
-        out = layers.Dense(meta["n_classes_"], activation="softmax",
-                           kernel_regularizer=penalty, name="softmax")(x)
-        model = keras.Model(inputs, out, name=f"head{member}")
-        model.compile(optimizer=self._optimizer(), loss=self.loss, metrics=["accuracy"])
+    def _compiled(self, model: Any) -> Any:
+        model.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate),
+                      loss=self.loss, metrics=["accuracy"])
         return model
-
-    def _optimizer(self) -> Any:
-        import keras
-
-        if not isinstance(self.optimizer, str):
-            return self.optimizer(learning_rate=self.learning_rate)
-        classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-                   "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-        return classes[self.optimizer](learning_rate=self.learning_rate)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any, sample_weight: Any = None,
@@ -350,7 +328,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                 held_out.append((model.predict(validation[0], verbose=0),
                                  _class_indices(validation[1])))
         if len(members) > 1:
-            self.model_ = self._averaged(members)
+            self.model_ = self._compiled(average_models(members))
+            self.model_.optimizer.build(self.model_.trainable_variables)  # reloads alike
         self.temperature_ = fit_temperature(held_out) if held_out else 1.0
 
     def _member_data(self, X: list, y: np.ndarray, sample_weight: Any) -> list[tuple]:
@@ -399,6 +378,9 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                     validation: tuple | None, epochs: int) -> tuple[dict, int]:
         import keras
 
+        if self._logistic_base:
+            set_logistic_base(model, X, _class_indices(y), self.linear_C, sample_weight)
+            start = model.get_weights()
         callbacks = []
         if validation is not None and self.patience is not None:
             callbacks.append(keras.callbacks.EarlyStopping(
@@ -410,19 +392,15 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         )
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         losses = history.get("val_loss") or history["loss"]
-        return history, int(np.argmin(losses)) + 1 if callbacks else len(losses)
-
-    def _averaged(self, members: list) -> Any:
-        """One Keras model whose output is the mean of the members' probabilities."""
-        import keras
-
-        inputs = [keras.Input(t.shape[1:], name=t.name.split(":")[0])
-                  for t in members[0].inputs]
-        out = keras.layers.Average(name="mean_proba")([m(inputs) for m in members])
-        model = keras.Model(inputs, out, name="multi_branch_head")
-        model.compile(optimizer=self._optimizer(), loss=self.loss, metrics=["accuracy"])
-        model.optimizer.build(model.trainable_variables)  # saved and reloaded alike
-        return model
+        best = int(np.argmin(losses)) + 1 if callbacks else len(losses)
+        if self._logistic_base and validation is not None:
+            trained = model.get_weights()
+            corrected = _held_out_log_loss(model, validation)
+            model.set_weights(start)
+            if _held_out_log_loss(model, validation) <= corrected:
+                return history, 0  # the correction did not help: the logistic base alone
+            model.set_weights(trained)
+        return history, best
 
     def predict_proba(self, X: Any, **kwargs: Any) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_``."""

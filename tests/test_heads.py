@@ -18,12 +18,14 @@ from sklearn.model_selection import (
     cross_val_predict,
 )
 
+from skmtl._logistic_base import logistic_weights
 from skmtl.heads import (
     MultiBranchClassifier,
     apply_temperature,
     find_branches,
     fit_temperature,
 )
+from skmtl.pipeline import make_head
 
 FAST = {"epochs": 15, "patience": 4, "units": 16, "batch_size": 64, "l2": 1e-3, "n_models": 1,
         "learning_rate": 0.01}
@@ -124,7 +126,7 @@ def test_early_stopping_restores_the_best_epoch(data):
     X, y = data
     noisy = np.random.default_rng(0).permutation(y)  # nothing to learn: overfits at once
     head = MultiBranchClassifier(units=128, dropout=0.0, l2=0.0, epochs=200, patience=4,
-                                 learning_rate=0.01, n_models=1).fit(X, noisy)
+                                 learning_rate=0.01, n_models=1, linear_path=False).fit(X, noisy)
     (history,), (best,) = head.history_, head.best_epoch_
     ran = len(history["loss"])
     assert ran < 200 and "val_loss" in history
@@ -192,12 +194,90 @@ def test_n_models_early_stop_on_disjoint_folds_and_are_averaged(data, monkeypatc
     np.testing.assert_array_equal(restored.predict_proba(X), head.predict_proba(X))
 
 
-def test_linear_path_feeds_inputs_to_the_softmax(data):
+def test_joint_linear_path_feeds_inputs_to_the_softmax(data):
     X, y = data
-    head = MultiBranchClassifier(**FAST, linear_path=True, standardize=True).fit(X, y)
+    head = MultiBranchClassifier(**FAST, linear_path=True, linear_C=None).fit(X, y)
     softmax = head.model_.get_layer("softmax")
     assert softmax.kernel.shape == (2 * FAST["units"] + 13, 3)
     assert head.score(X, y) > 0.9
+
+
+def standardised(X):
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def test_logistic_base_alone_when_the_correction_does_not_help(data, monkeypatch):
+    """When the trained correction scores worse on the held-out rows than the start, it is
+    dropped: the head then predicts exactly what make_head("logistic")
+    (StandardScaler + LogisticRegression(C=0.01)) predicts."""
+    import skmtl.heads
+
+    X, y = data
+    measured = []
+
+    def worse_after_training(model, validation):
+        loss = held_out_log_loss(model, validation)
+        measured.append(loss)
+        return loss + 1.0 if len(measured) == 1 else loss  # 1st: the trained model
+
+    held_out_log_loss = skmtl.heads._held_out_log_loss
+    monkeypatch.setattr(skmtl.heads, "_held_out_log_loss", worse_after_training)
+    head = MultiBranchClassifier(**FAST).fit(X[:180], y[:180],
+                                             validation_data=(X[180:], y[180:]))
+    assert len(measured) == 2 and head.best_epoch_ == [0]
+    logistic = make_head("logistic").fit(X[:180], y[:180])
+    np.testing.assert_allclose(head.predict_proba(X), logistic.predict_proba(X), atol=1e-4)
+    assert not np.allclose(measured[0], measured[1])  # training had moved the model
+
+
+def test_logistic_base_is_frozen_and_the_correction_learns_what_it_cannot():
+    """A circular boundary: the frozen base stays the logistic regression's coefficients,
+    the branch correction lifts held-out accuracy far above the regression's."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] ** 2 + X[:, 1] ** 2 > 1.4).astype(int)  # about half of each class
+    # small batches: BatchNormalization's moving statistics need steps to settle
+    head = MultiBranchClassifier(**{**FAST, "epochs": 20, "patience": 5, "units": 32,
+                                    "batch_size": 8, "dropout": 0.1}).fit(
+        X[:400], y[:400], validation_data=(X[400:500], y[400:500]))
+    regression = LogisticRegression(C=0.01, max_iter=2000).fit(standardised(X[:400]), y[:400])
+    kernel, bias = head.model_.get_layer("linear").get_weights()
+    np.testing.assert_allclose(kernel[:, 1], regression.coef_[0], rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(kernel[:, 0], 0)
+    np.testing.assert_allclose(bias, [0, regression.intercept_[0]], rtol=1e-3, atol=1e-5)
+    assert head.best_epoch_[0] > 0
+    logistic_accuracy = regression.score((X[500:] - X[:400].mean(0)) / X[:400].std(0), y[500:])
+    assert logistic_accuracy < 0.65
+    assert head.score(X[500:], y[500:]) > logistic_accuracy + 0.2
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_logistic_weights_reproduce_the_regression(n_classes):
+    rng = np.random.default_rng(n_classes)
+    Z = rng.normal(size=(120, 6))
+    labels = rng.integers(0, n_classes, 120)
+    weights = rng.uniform(0.5, 2, 120)
+    kernel, bias = logistic_weights(Z, labels, n_classes, 0.1, weights)
+    assert kernel.shape == (6, n_classes) and bias.shape == (n_classes,)
+    expected = LogisticRegression(C=0.1, max_iter=2000).fit(Z, labels, sample_weight=weights)
+    np.testing.assert_allclose(softmax(Z @ kernel + bias), expected.predict_proba(Z), atol=1e-5)
+
+
+def test_logistic_weights_of_absent_classes():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(40, 3))
+    labels = np.repeat([0, 2], 20)  # class 1 of 3 absent from this fold
+    kernel, bias = logistic_weights(Z, labels, 3, 1.0)
+    np.testing.assert_array_equal(kernel[:, 1], 0)
+    proba = softmax(Z @ kernel + bias)
+    assert proba[:, 1].max() < 0.5 / 41 * 1.01  # half a row's share at most
+    one = softmax(Z @ (k := logistic_weights(Z, np.zeros(40, int), 2, 1.0))[0] + k[1])
+    np.testing.assert_allclose(one[:, 0], 1 / (1 + 0.5 / 41))  # one class: a constant
 
 
 def test_fit_temperature_recovers_a_known_temperature():

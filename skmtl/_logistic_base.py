@@ -1,0 +1,65 @@
+"""The logistic regression that the multi-branch head starts from (its linear path).
+
+The head's default linear path is not trained by gradient descent with the branches: a
+scikit-learn ``LogisticRegression`` is fitted first on the (standardised, pooled)
+features, its coefficients become the weights of a frozen Dense layer, and the branches
+learn a correction to its logits. The head therefore starts where the ``"logistic"`` head
+ends, and training can only move it where held-out data says it helps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["held_out_log_loss", "logistic_weights", "set_logistic_base"]
+
+
+def logistic_weights(features: np.ndarray, labels: np.ndarray, n_classes: int, C: float,
+                     sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel (n_features, n_classes) and bias (n_classes,) of a softmax Dense layer that
+    reproduces ``LogisticRegression(C=C)`` fitted on ``features`` and class indices.
+
+    A binary regression becomes logits (0, w.x + b), whose softmax is its sigmoid. Classes
+    absent from ``labels`` (a small fold) get zero weights and a bias worth half a row's
+    share of the data; a single present class gets a constant prediction.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    kernel = np.zeros((features.shape[1], n_classes), dtype=np.float32)
+    bias = np.full(n_classes, np.log(0.5 / (len(labels) + 1)), dtype=np.float32)
+    present = np.unique(labels)
+    bias[present] = 0.0
+    if len(present) < 2:
+        return kernel, bias
+    model = LogisticRegression(C=C, max_iter=2000).fit(features, labels,
+                                                       sample_weight=sample_weight)
+    if len(present) == 2:
+        kernel[:, present[1]] = model.coef_[0]
+        bias[present[1]] = model.intercept_[0]
+    else:
+        kernel[:, present] = model.coef_.T
+        bias[present] = model.intercept_
+    return kernel, bias
+
+
+def held_out_log_loss(proba: np.ndarray, labels: np.ndarray,
+                      sample_weight: np.ndarray | None = None) -> float:
+    """Mean (weighted) negative log-probability of the true classes."""
+    picked = np.clip(proba[np.arange(len(labels)), labels], 1e-12, None)
+    return float(np.average(-np.log(picked), weights=sample_weight))
+
+
+def set_logistic_base(model: Any, X: list, labels: np.ndarray, C: float,
+                      sample_weight: np.ndarray | None = None) -> None:
+    """Fit the frozen ``"linear"`` layer of ``model`` as a logistic regression on ``X``.
+
+    The regression sees exactly what the layer sees (the model's own pooled, concatenated
+    inputs), so at the start, with a zero correction, the model predicts its probabilities.
+    """
+    import keras
+
+    linear = model.get_layer("linear")
+    features = keras.Model(model.inputs, linear.input).predict(X, verbose=0)
+    linear.set_weights(logistic_weights(features, labels, linear.units, C, sample_weight))
