@@ -1,6 +1,7 @@
 """Score whole make_transfer_pipeline models on the shared sets, images to probabilities.
 
-    python benchmarks/score_pipelines.py --cache /tmp/skmtl-bench/cache [--data ../shared/data]
+    python benchmarks/score_pipelines.py --cache /tmp/skmtl-bench/cache [--data ../shared/data] \
+        [--models "lite0 + lite1, multibranch"]
 
 cats_dogs: fit on train/, score on val/. cat_breeds: ``cross_val_predict`` with stratified
 5-fold CV (shuffled, seed 0). Models: each single backbone and the concatenation of
@@ -43,12 +44,19 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--data", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--models", default=";".join(MODELS),
+                        help="';'-separated names of the rows to score (default: all)")
     args = parser.parse_args()
+    chosen = [name.strip() for name in args.models.split(";")]
+    unknown = sorted(set(chosen) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown models {unknown}: choose from {list(MODELS)}")
     sets = shared_sets(args.data)
     train, val, breeds = sets["cats_dogs_train"], sets["cats_dogs_val"], sets["cat_breeds"]
     print("| model | cats_dogs val | cat_breeds 5-fold CV | seconds |")
     print("| --- | --- | --- | --- |")
-    for name, (backbones, head) in MODELS.items():
+    for name in chosen:
+        backbones, head = MODELS[name]
         start = time.perf_counter()
         model = skmtl.make_transfer_pipeline(backbones, head=head, cache=args.cache)
         model.fit(train.path, train.label)
