@@ -303,6 +303,16 @@ def test_calibrate_changes_probabilities_not_classes(data):
                                atol=1e-6)
 
 
+def test_predictions_do_not_depend_on_row_order(data):
+    """scikit-learn's check_methods_sample_order_invariance, at float32 precision."""
+    X, y = data
+    head = MultiBranchClassifier(**{**FAST, "n_models": 2}).fit(X, y)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(head.predict_proba(X)[order], head.predict_proba(X.iloc[order]),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(head.predict(X)[order], head.predict(X.iloc[order]))
+
+
 def test_columns_must_match_at_predict(data):
     X, y = data
     head = MultiBranchClassifier(**FAST).fit(X, y)

@@ -66,6 +66,12 @@ EXPECTED_FAILED_CHECKS = {
             "mini-batch training: weighting a row's loss by 2 is not the same sequence of "
             "updates as repeating the row, as for scikit-learn's own SGD/MLP estimators."
         ),
+        "check_methods_sample_order_invariance": (
+            "Keras predicts in float32 and a CPU matrix product may round a row differently "
+            "with its position in the batch (seen: 6e-8, 2e-7 relative, against the check's "
+            "1e-7); tests/test_heads.py checks order invariance at float32 precision. "
+            "Intermittent, so the xfail is not strict."
+        ),
     },
 }
 
