@@ -89,7 +89,7 @@ def main() -> None:
         start = time.perf_counter()
         for data_set in args.sets.split(","):
             acc, loss = score(make(spec), args.features, data_set, backbones, args.flip)
-            cells.append(f"{100 * acc:.2f}% / {loss:.3f}")
+            cells.append(f"{100 * acc:.2f}% / {loss:.4f}")
         print(f"| {spec} | " + " | ".join(cells) + f" | {time.perf_counter() - start:.0f} s |",
               flush=True)
 
