@@ -59,6 +59,11 @@ def _class_indices(y: np.ndarray) -> np.ndarray:
     return (y[:, 0] if y.shape[1] == 1 else y.argmax(axis=1)).astype(int)
 
 
+def _total_weight(y: np.ndarray, sample_weight: Any) -> float:
+    """Number of rows, or their total weight."""
+    return float(len(y) if sample_weight is None else np.sum(sample_weight))
+
+
 def _held_out_log_loss(model: Any, validation: tuple) -> float:
     """Log loss of a Keras model on ``(X, y[, sample_weight])`` held out from training."""
     X, y, *weights = validation
@@ -117,7 +122,9 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     linear_C : float or None
         With ``linear_path``: the linear path is ``LogisticRegression(C=linear_C)``,
         fitted first on each model's training rows and then frozen (the ``"logistic"``
-        head of :func:`make_transfer_pipeline` uses the same C). The branches' output
+        head of :func:`make_transfer_pipeline` uses the same C). A model that trains on a
+        share of the rows scales C by (all rows / its rows), so that its regression has
+        the penalty per row of one fitted on all of them. The branches' output
         layer starts at zero, so each model starts as that logistic regression; early
         stopping keeps the correction's best epoch, and a correction that does not lower
         the held-out log loss is dropped. None trains the linear path jointly with the
@@ -317,9 +324,10 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
                          **kwargs) -> None:
         members, held_out, self.history_, self.best_epoch_ = [], [], [], []
+        total = _total_weight(y, sample_weight)
         for k, (train, validation) in enumerate(self._member_data(X, y, sample_weight)):
             model = self.model_ if k == 0 else self._keras_build_fn(self._get_metadata(), member=k)
-            history, best = self._fit_member(model, *train, validation, epochs)
+            history, best = self._fit_member(model, *train, validation, epochs, total)
             members.append(model)
             self.history_.append(history)
             self.best_epoch_.append(best)
@@ -374,11 +382,14 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                                  random_state=self.random_state)]
 
     def _fit_member(self, model: Any, X: list, y: np.ndarray, sample_weight: Any,
-                    validation: tuple | None, epochs: int) -> tuple[dict, int]:
+                    validation: tuple | None, epochs: int, total: float) -> tuple[dict, int]:
         import keras
 
         if self._logistic_base:
-            set_logistic_base(model, X, _class_indices(y), self.linear_C, sample_weight)
+            # LogisticRegression's penalty does not grow with the rows: scale C so that a
+            # model fitted on 4/5 of them is regularised like one fitted on all of them.
+            C = self.linear_C * total / _total_weight(y, sample_weight)
+            set_logistic_base(model, X, _class_indices(y), C, sample_weight)
             start = model.get_weights()
         callbacks = []
         if validation is not None and self.patience is not None:

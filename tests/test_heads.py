@@ -230,6 +230,33 @@ def test_logistic_base_alone_when_the_correction_does_not_help(data, monkeypatch
     assert not np.allclose(measured[0], measured[1])  # training had moved the model
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_each_model_penalises_its_base_like_a_regression_on_all_rows(data, weighted,
+                                                                    monkeypatch):
+    """Three models on 2/3 of the rows each: each base gets C * (all rows / its rows),
+    or the ratio of total sample weights, the penalty per row of LogisticRegression(C)
+    fitted on every row."""
+    import skmtl.heads
+
+    X, y = data
+    weights = np.random.default_rng(1).uniform(0.5, 2, len(y)) if weighted else None
+    calls = []
+    real = skmtl.heads.set_logistic_base
+
+    def recording(model, X, labels, C, sample_weight=None):
+        share = len(labels) if sample_weight is None else float(np.sum(sample_weight))
+        calls.append((len(labels), C, share))
+        return real(model, X, labels, C, sample_weight)
+
+    monkeypatch.setattr(skmtl.heads, "set_logistic_base", recording)
+    MultiBranchClassifier(**{**FAST, "n_models": 3, "epochs": 2}).fit(X, y, sample_weight=weights)
+    assert [n for n, _, _ in calls] == [160, 160, 160]  # every row in two training sets
+    total = sum(share for _, _, share in calls) / 2
+    for _, C, share in calls:
+        assert C == pytest.approx(0.01 * total / share)
+        assert C != pytest.approx(0.01)
+
+
 def test_logistic_base_is_frozen_and_the_correction_learns_what_it_cannot():
     """A circular boundary: the frozen base stays the logistic regression's coefficients,
     the branch correction lifts held-out accuracy far above the regression's."""
