@@ -33,9 +33,10 @@ __all__ = [
 #: Defaults of MultiBranchClassifier, chosen by measurement on the shared data sets
 #: (docs/measurements.md): five models, each early-stopped on its own fifth of the data
 #: and averaged; standardised inputs; a frozen logistic regression (the logistic head's
-#: C) as the linear path, with the branches learning a correction that is kept only where
-#: it lowers the held-out log loss; strong weight decay on the branches. The original
-#: recipe's Dense(1024)/Dropout(0.5)/10 epochs loses to the logistic head everywhere.
+#: C, per row of each model's share) as the linear path, with the branches learning a
+#: correction that is kept only where it lowers the held-out log loss; strong weight
+#: decay on the branches. The original recipe's Dense(1024)/Dropout(0.5)/10 epochs loses
+#: to the logistic head everywhere.
 HEAD_DEFAULTS = {
     "units": 128,
     "dropout": 0.5,

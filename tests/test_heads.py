@@ -173,10 +173,10 @@ def test_n_models_early_stop_on_disjoint_folds_and_are_averaged(data, monkeypatc
     validation_rows = []
     original = MultiBranchClassifier._fit_member
 
-    def spy(self, model, Xs, ys, sw, validation, epochs):
+    def spy(self, model, Xs, ys, sw, validation, *args):
         validation_rows.append(validation[0][0][:, 0])  # column a__0 of the held-out rows
         assert len(ys) + len(validation[1]) == len(y)
-        return original(self, model, Xs, ys, sw, validation, epochs)
+        return original(self, model, Xs, ys, sw, validation, *args)
 
     monkeypatch.setattr(MultiBranchClassifier, "_fit_member", spy)
     head = MultiBranchClassifier(**{**FAST, "n_models": 3}, standardize=False).fit(X, y)
