@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-__all__ = ["BranchSplitter", "find_branches", "standardizer"]
+__all__ = ["BranchSplitter", "find_branches", "resolve_branches", "standardizer"]
 
 _SPATIAL = re.compile(r"h(\d+)w(\d+)c(\d+)")
 
@@ -43,6 +43,32 @@ def find_branches(names: Any, n_features: int) -> list[tuple[str, np.ndarray, tu
                 shape = None
         branches.append((prefix or "features", np.asarray(columns), shape))
     return branches
+
+
+def resolve_branches(spec: Any, names: Any, n_features: int) -> list:
+    """The branches given by ``MultiBranchClassifier(branches=spec)``.
+
+    None: from the column ``names`` (:func:`find_branches`). A dict maps a branch name to
+    its column names (needs ``names``); a list of sizes splits the columns in order.
+    """
+    if spec is None:
+        return find_branches(names, n_features)
+    if isinstance(spec, dict):
+        if names is None:
+            raise ValueError("branches given by column names need a pandas X.")
+        index = {n: i for i, n in enumerate(names)}
+        missing = [c for cols in spec.values() for c in cols if c not in index]
+        if missing:
+            raise ValueError(f"branches name columns that X does not have: {missing[:5]}.")
+        return [(name, np.asarray([index[c] for c in cols]), None)
+                for name, cols in spec.items()]
+    sizes = [int(s) for s in spec]
+    if sum(sizes) != n_features:
+        raise ValueError(f"branches={sizes} sum to {sum(sizes)}, but X has "
+                         f"{n_features} columns.")
+    edges = np.cumsum([0, *sizes])
+    return [(f"branch{i}", np.arange(edges[i], edges[i + 1]), None)
+            for i in range(len(sizes))]
 
 
 def standardizer(X: np.ndarray, shape: tuple | None) -> tuple[np.ndarray, np.ndarray]:

@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 from scikeras.wrappers import KerasClassifier
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skmtl._branches import BranchSplitter, find_branches, standardizer
+from skmtl._branches import BranchSplitter, find_branches, resolve_branches, standardizer
 from skmtl._head_model import average_models, build_head_model, make_optimizer
 from skmtl._logistic_base import held_out_log_loss, set_logistic_base
+from skmtl._member_folds import class_indices, total_weight, validation_splits
 from skmtl._seeding import seeded
 from skmtl._tags import ClassifierTagsMixin
 from skmtl._temperature import apply_temperature, fit_temperature
@@ -54,21 +54,10 @@ HEAD_DEFAULTS = {
     "calibrate": False,
 }
 
-def _class_indices(y: np.ndarray) -> np.ndarray:
-    """Integer class of each row of an encoded target (indices or one-hot)."""
-    y = np.asarray(y).reshape(len(y), -1)
-    return (y[:, 0] if y.shape[1] == 1 else y.argmax(axis=1)).astype(int)
-
-
-def _total_weight(y: np.ndarray, sample_weight: Any) -> float:
-    """Number of rows, or their total weight."""
-    return float(len(y) if sample_weight is None else np.sum(sample_weight))
-
-
 def _held_out_log_loss(model: Any, validation: tuple) -> float:
     """Log loss of a Keras model on ``(X, y[, sample_weight])`` held out from training."""
     X, y, *weights = validation
-    return held_out_log_loss(model.predict(X, verbose=0), _class_indices(y), *weights)
+    return held_out_log_loss(model.predict(X, verbose=0), class_indices(y), *weights)
 
 
 class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
@@ -240,24 +229,6 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         """X as float32 (dense, finite, 2D), checked against the columns seen in fit."""
         return validate_data(self, X, reset=False, dtype=np.float32, accept_sparse=False)
 
-    def _resolve_branches(self, n_features: int) -> list:
-        spec, names = self.branches, getattr(self, "feature_names_in_", None)
-        if spec is None:
-            return find_branches(names, n_features)
-        if isinstance(spec, dict):
-            if names is None:
-                raise ValueError("branches given by column names need a pandas X.")
-            index = {n: i for i, n in enumerate(names)}
-            return [(name, np.asarray([index[c] for c in cols]), None)
-                    for name, cols in spec.items()]
-        sizes = [int(s) for s in spec]
-        if sum(sizes) != n_features:
-            raise ValueError(f"branches={sizes} sum to {sum(sizes)}, but X has "
-                             f"{n_features} columns.")
-        edges = np.cumsum([0, *sizes])
-        return [(f"branch{i}", np.arange(edges[i], edges[i + 1]), None)
-                for i in range(len(sizes))]
-
     def _initialize(self, X: Any, y: Any = None) -> tuple:
         X, y = super()._initialize(X, y)
         self._random_state = None  # seeded by skmtl._seeding instead of scikeras
@@ -308,7 +279,9 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         if len(np.unique(y)) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 classes, but y has "
                              f"one class: {np.unique(y)[0]!r}.")
-        self.branches_ = self._resolve_branches(X.shape[1])
+        self.branches_ = resolve_branches(self.branches,
+                                         getattr(self, "feature_names_in_", None),
+                                         X.shape[1])
         self.standardizers_ = [standardizer(X[:, cols], shape)
                                for _, cols, shape in self.branches_] if self.standardize else None
         self._validation = None
@@ -325,7 +298,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
                          **kwargs) -> None:
         members, held_out, self.history_, self.best_epoch_ = [], [], [], []
-        total = _total_weight(y, sample_weight)
+        total = total_weight(y, sample_weight)
         for k, (train, validation) in enumerate(self._member_data(X, y, sample_weight)):
             model = self.model_ if k == 0 else self._keras_build_fn(self._get_metadata(), member=k)
             history, best = self._fit_member(model, *train, validation, epochs, total)
@@ -334,7 +307,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             self.best_epoch_.append(best)
             if validation is not None and self.calibrate:
                 held_out.append((model.predict(validation[0], verbose=0),
-                                 _class_indices(validation[1])))
+                                 class_indices(validation[1])))
         if len(members) > 1:
             self.model_ = self._compiled(average_models(members))
             self.model_.optimizer.build(self.model_.trainable_variables)  # reloads alike
@@ -361,26 +334,10 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         return members
 
     def _validation_splits(self, y: np.ndarray) -> list | None:
-        """(training rows, validation rows) of each member; None without early stopping.
-
-        Stratified, so that data sorted by class still validates on every class (Keras'
-        own ``validation_split`` takes the last rows).
-        """
-        if self.patience is None or (self.n_models == 1 and self.validation_fraction == 0):
-            return None
-        labels = _class_indices(y)
-        counts = np.bincount(labels)
-        smallest, n_classes = counts[counts > 0].min(), np.count_nonzero(counts)
-        if self.n_models > 1:
-            folds = StratifiedKFold if smallest >= self.n_models else KFold
-            return list(folds(self.n_models, shuffle=True, random_state=self.random_state)
-                        .split(labels, labels))
-        n_val = max(round(self.validation_fraction * len(y)), n_classes)
-        if len(y) - n_val < 2:
-            return None
-        return [train_test_split(np.arange(len(y)), test_size=n_val,
-                                 stratify=labels if smallest >= 2 else None,
-                                 random_state=self.random_state)]
+        """(training rows, validation rows) of each member; None without early stopping."""
+        return validation_splits(class_indices(y), n_models=self.n_models,
+                                 validation_fraction=self.validation_fraction,
+                                 patience=self.patience, random_state=self.random_state)
 
     def _fit_member(self, model: Any, X: list, y: np.ndarray, sample_weight: Any,
                     validation: tuple | None, epochs: int, total: float) -> tuple[dict, int]:
@@ -389,8 +346,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         if self._logistic_base:
             # LogisticRegression's penalty does not grow with the rows: scale C so that a
             # model fitted on 4/5 of them is regularised like one fitted on all of them.
-            C = self.linear_C * total / _total_weight(y, sample_weight)
-            set_logistic_base(model, X, _class_indices(y), C, sample_weight)
+            C = self.linear_C * total / total_weight(y, sample_weight)
+            set_logistic_base(model, X, class_indices(y), C, sample_weight)
             start = model.get_weights()
         callbacks = []
         if validation is not None and self.patience is not None:

@@ -18,6 +18,7 @@ from sklearn.model_selection import (
     cross_val_predict,
 )
 
+from skmtl._branches import resolve_branches
 from skmtl._logistic_base import logistic_weights
 from skmtl.heads import (
     MultiBranchClassifier,
@@ -71,6 +72,17 @@ def test_branches_from_names_explicit_sizes_and_dict(data):
     assert dense_inputs(single) == [13]
     with pytest.raises(ValueError, match=r"sum to 12, but X has 13"):
         MultiBranchClassifier(branches=[8, 4], **FAST).fit(X, y)
+
+
+def test_branches_by_column_name_are_checked():
+    names = np.array(["a__0", "a__1", "b__0"])
+    (first, cols, _), (second, cols2, _) = resolve_branches(
+        {"x": ["b__0"], "y": ["a__1", "a__0"]}, names, 3)
+    assert (first, cols.tolist(), second, cols2.tolist()) == ("x", [2], "y", [1, 0])
+    with pytest.raises(ValueError, match=r"columns that X does not have: \['c__0'\]"):
+        resolve_branches({"x": ["a__0", "c__0"]}, names, 3)
+    with pytest.raises(ValueError, match="need a pandas X"):
+        resolve_branches({"x": ["a__0"]}, None, 3)
 
 
 def test_find_branches_spatial_and_union_prefixes():

@@ -1,0 +1,45 @@
+"""Which rows each model of MultiBranchClassifier trains on and early-stops on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+__all__ = ["class_indices", "total_weight", "validation_splits"]
+
+
+def class_indices(y: np.ndarray) -> np.ndarray:
+    """Integer class of each row of an encoded target (indices or one-hot)."""
+    y = np.asarray(y).reshape(len(y), -1)
+    return (y[:, 0] if y.shape[1] == 1 else y.argmax(axis=1)).astype(int)
+
+
+def total_weight(y: np.ndarray, sample_weight: Any) -> float:
+    """Number of rows, or their total weight."""
+    return float(len(y) if sample_weight is None else np.sum(sample_weight))
+
+
+def validation_splits(labels: np.ndarray, *, n_models: int, validation_fraction: float,
+                      patience: int | None, random_state: Any) -> list | None:
+    """(training rows, validation rows) of each model; None without early stopping.
+
+    Several models: ``n_models`` shuffled folds, stratified when every class has a row in
+    each. One model: a stratified ``validation_fraction`` of the rows (Keras' own
+    ``validation_split`` takes the last rows, a single class for data sorted by class).
+    """
+    if patience is None or (n_models == 1 and validation_fraction == 0):
+        return None
+    counts = np.bincount(labels)
+    smallest, n_classes = counts[counts > 0].min(), np.count_nonzero(counts)
+    if n_models > 1:
+        folds = StratifiedKFold if smallest >= n_models else KFold
+        return list(folds(n_models, shuffle=True, random_state=random_state)
+                    .split(labels, labels))
+    n_val = max(round(validation_fraction * len(labels)), n_classes)
+    if len(labels) - n_val < 2:
+        return None
+    return [train_test_split(np.arange(len(labels)), test_size=n_val,
+                             stratify=labels if smallest >= 2 else None,
+                             random_state=random_state)]
