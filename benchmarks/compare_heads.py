@@ -5,8 +5,11 @@
         logistic 'multibranch' 'multibranch={"units": 256}' 'kfold5:multibranch'
 
 hymenoptera and cats_dogs: fit on train, score on val. cat_breeds: stratified 5-fold CV
-(shuffled, seed 0). Prints accuracy and log loss per set; ``--flip`` trains on original +
-mirrored features and averages both views at prediction (what FlipTTAClassifier does).
+(shuffled with seed 0, or with each of ``--cv-seeds``: repeated CV, one cell per seed and
+their mean). ``--save-proba DIR`` keeps the predicted probabilities (``.npy``, one per head,
+set and seed) for paired comparisons. Prints accuracy and log loss per set; ``--flip``
+trains on original + mirrored features and averages both views at prediction (what
+FlipTTAClassifier does).
 A head is ``logistic``, ``multibranch``, either with ``={json params}``, optionally
 prefixed ``kfoldK:`` to wrap it in ``KFoldEnsembleClassifier(cv=K)``.
 """
@@ -55,7 +58,9 @@ def fit_predict(head, train: tuple, test: tuple, y, flip: bool) -> np.ndarray:
     return clone(head).fit(train[0], y).predict_proba(test[0])
 
 
-def score(head, folder: Path, data_set: str, backbones: list[str], flip: bool) -> tuple:
+def score(head, folder: Path, data_set: str, backbones: list[str], flip: bool,
+          cv_seed: int = 0) -> tuple:
+    """(accuracy, log loss, predicted probabilities) of ``head`` on ``data_set``."""
     views = (0, 1) if flip else (0,)
     if data_set != "cat_breeds":
         train = [load(folder, f"{data_set}_train", backbones, v) for v in views]
@@ -63,16 +68,16 @@ def score(head, folder: Path, data_set: str, backbones: list[str], flip: bool) -
         y, y_val = (np.load(folder / f"{data_set}_{s}__labels.npy") for s in ("train", "val"))
         proba = fit_predict(head, train, val, y, flip)
         classes = np.unique(y)
-        return accuracy_score(y_val, classes[proba.argmax(1)]), log_loss(y_val, proba,
-                                                                         labels=classes)
+        return (accuracy_score(y_val, classes[proba.argmax(1)]),
+                log_loss(y_val, proba, labels=classes), proba)
     X = [load(folder, data_set, backbones, v) for v in views]
     y = np.load(folder / f"{data_set}__labels.npy")
     classes = np.unique(y)
     proba = np.zeros((len(y), len(classes)))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(X[0], y):
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=cv_seed).split(X[0], y):
         proba[test] = fit_predict(head, [x.iloc[train] for x in X],
                                   [x.iloc[test] for x in X], y[train], flip)
-    return accuracy_score(y, classes[proba.argmax(1)]), log_loss(y, proba, labels=classes)
+    return accuracy_score(y, classes[proba.argmax(1)]), log_loss(y, proba, labels=classes), proba
 
 
 def main() -> None:
@@ -82,14 +87,28 @@ def main() -> None:
     parser.add_argument("--backbones", default="efficientnet_lite0,efficientnet_lite1")
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--flip", action="store_true")
+    parser.add_argument("--cv-seeds", default="0", help="comma-separated, for cat_breeds")
+    parser.add_argument("--save-proba", type=Path, default=None)
     args = parser.parse_args()
     backbones = args.backbones.split(",")
+    cv_seeds = [int(s) for s in args.cv_seeds.split(",")]
     for spec in args.heads:
         cells = []
         start = time.perf_counter()
         for data_set in args.sets.split(","):
-            acc, loss = score(make(spec), args.features, data_set, backbones, args.flip)
-            cells.append(f"{100 * acc:.2f}% / {loss:.4f}")
+            scores = []
+            for seed in cv_seeds if data_set == "cat_breeds" else [0]:
+                acc, loss, proba = score(make(spec), args.features, data_set, backbones,
+                                         args.flip, seed)
+                scores.append((acc, loss))
+                if args.save_proba is not None:
+                    args.save_proba.mkdir(parents=True, exist_ok=True)
+                    name = "".join(c if c.isalnum() else "_" for c in spec)
+                    np.save(args.save_proba / f"{name}__{data_set}__cv{seed}.npy", proba)
+            cells.append(", ".join(f"{100 * a:.2f}% / {v:.4f}" for a, v in scores))
+            if len(scores) > 1:
+                acc, loss = np.mean(scores, axis=0)
+                cells[-1] += f" (mean {100 * acc:.2f}% / {loss:.4f})"
         print(f"| {spec} | " + " | ".join(cells) + f" | {time.perf_counter() - start:.0f} s |",
               flush=True)
 
