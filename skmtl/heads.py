@@ -374,8 +374,10 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         """Class probabilities, one column per class in ``classes_``."""
         check_is_fitted(self, "branches_")
         X = self._as_array(X)
-        # scikeras squeezes a single row to 1D; keep (n_samples, n_classes) always.
-        proba = np.asarray(super().predict_proba(X, **kwargs)).reshape(len(X), -1)
+        # scikeras squeezes a single row to 1D; keep (n_samples, n_classes) always. The
+        # float32 softmax sums to 1 only to ~1e-7 (log_loss warns): renormalise in float64.
+        proba = np.asarray(super().predict_proba(X, **kwargs), np.float64).reshape(len(X), -1)
+        proba /= proba.sum(axis=1, keepdims=True)
         return apply_temperature(proba, self.temperature_)
 
     def predict(self, X: Any, **kwargs: Any) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from sklearn.base import clone, is_classifier
 from sklearn.ensemble import StackingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.model_selection import (
     GridSearchCV,
     StratifiedKFold,
@@ -110,8 +112,11 @@ def test_learns_and_gives_probabilities(data):
     X, y = data
     head = MultiBranchClassifier(**FAST).fit(X, y)
     proba = head.predict_proba(X)
-    assert proba.shape == (240, 3)
-    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert proba.shape == (240, 3) and proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=0, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "The y_prob values do not sum to one"
+        assert log_loss(y, proba, labels=head.classes_) < 0.5
     assert list(head.classes_) == ["cat", "dog", "fox"]
     assert (head.predict(X) == y).mean() > 0.9
     assert head.score(X, y) > 0.9
