@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 
 __all__ = ["class_indices", "total_weight", "validation_splits"]
 
@@ -22,15 +28,24 @@ def total_weight(y: np.ndarray, sample_weight: Any) -> float:
 
 
 def validation_splits(labels: np.ndarray, *, n_models: int, validation_fraction: float,
-                      patience: int | None, random_state: Any) -> list | None:
+                      patience: int | None, random_state: Any,
+                      groups: np.ndarray | None = None) -> list | None:
     """(training rows, validation rows) of each model; None without early stopping.
 
     Several models: ``n_models`` shuffled folds, stratified when every class has a row in
     each. One model: a stratified ``validation_fraction`` of the rows (Keras' own
     ``validation_split`` takes the last rows, a single class for data sorted by class).
+    With ``groups`` (e.g. an image and its mirror), rows of one group never fall on both
+    sides of a split: stratified group folds, or a group shuffle split for one model.
     """
     if patience is None or (n_models == 1 and validation_fraction == 0):
         return None
+    if groups is not None:
+        if n_models > 1:
+            return list(StratifiedGroupKFold(n_models, shuffle=True, random_state=random_state)
+                        .split(labels, labels, groups))
+        return list(GroupShuffleSplit(1, test_size=validation_fraction,
+                                      random_state=random_state).split(labels, labels, groups))
     counts = np.bincount(labels)
     smallest, n_classes = counts[counts > 0].min(), np.count_nonzero(counts)
     if n_models > 1:

@@ -64,27 +64,36 @@ def split_features_and_head(estimator: Any) -> tuple[Any, Any]:
     return features, head[0] if len(head.steps) == 1 else head
 
 
-def _accepts_validation_data(estimator: Any) -> bool:
+def _fit_accepts(estimator: Any, name: str) -> bool:
+    """Whether the final step's ``fit`` takes the parameter ``name``."""
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
-    return "validation_data" in inspect.signature(final.fit).parameters
+    return name in inspect.signature(final.fit).parameters
 
 
-def fit_with_validation(estimator: Any, X: Any, y: Any, validation: tuple | None) -> Any:
+def fit_with_validation(estimator: Any, X: Any, y: Any, validation: tuple | None,
+                        groups: Any = None) -> Any:
     """Fit ``estimator``, giving its final step held-out data for early stopping.
 
     ``validation`` is ``(X_val, y_val)`` in ``estimator``'s input space; a pipeline's
-    leading steps turn it into the final step's input. Estimators that take no
-    validation data are simply fitted.
+    leading steps turn it into the final step's input. ``groups`` (rows that must stay
+    together when the final step splits off its own early-stopping data) are passed when
+    there is no ``validation``. Estimators that take neither are simply fitted.
     """
-    if validation is None or not _accepts_validation_data(estimator):
+    params = {}
+    if validation is not None and _fit_accepts(estimator, "validation_data"):
+        params["validation_data"] = validation
+    elif groups is not None and _fit_accepts(estimator, "groups"):
+        params["groups"] = groups
+    if not params:
         return estimator.fit(X, y)
-    X_val, y_val = validation
     if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
         Xt = estimator[:-1].fit_transform(X, y)
-        Xv = estimator[:-1].transform(X_val)
-        estimator.steps[-1][1].fit(Xt, y, validation_data=(Xv, y_val))
+        if "validation_data" in params:
+            X_val, y_val = validation
+            params["validation_data"] = (estimator[:-1].transform(X_val), y_val)
+        estimator.steps[-1][1].fit(Xt, y, **params)
         return estimator
-    return estimator.fit(X, y, validation_data=(X_val, y_val))
+    return estimator.fit(X, y, **params)
 
 
 def _indexable(X: Any) -> Any:
@@ -214,7 +223,10 @@ class FlipTTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             y_val = np.asarray(y_val)
             validation = (_stack([v0, v1]), np.concatenate([y_val, y_val])) if self.augment \
                 else (v0, y_val)
-        self.head_ = fit_with_validation(head, Xh, yh, validation)
+        # An image and its mirror are one group: the head never early-stops on the
+        # mirror of an image it trains on.
+        groups = np.tile(np.arange(len(y)), 2) if self.augment else None
+        self.head_ = fit_with_validation(head, Xh, yh, validation, groups)
         self.classes_ = self.head_.classes_
         return self
 

@@ -31,12 +31,8 @@ __all__ = [
 ]
 
 #: Defaults of MultiBranchClassifier, chosen by measurement on the shared data sets
-#: (docs/measurements.md): five models, each early-stopped on its own fifth of the data
-#: and averaged; standardised inputs; a frozen logistic regression (the logistic head's
-#: C, per row of each model's share) as the linear path, with the branches learning a
-#: correction that is kept only where it lowers the held-out log loss; strong weight
-#: decay on the branches. The original recipe's Dense(1024)/Dropout(0.5)/10 epochs loses
-#: to the logistic head everywhere.
+#: (docs/measurements.md; the original recipe's Dense(1024)/Dropout(0.5)/10 epochs loses
+#: to the logistic head everywhere). See the class docstring for what each one does.
 HEAD_DEFAULTS = {
     "units": 128,
     "dropout": 0.5,
@@ -258,7 +254,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Any, sample_weight: Any = None,
-            validation_data: tuple | None = None, **kwargs: Any) -> MultiBranchClassifier:
+            validation_data: tuple | None = None, groups: Any = None,
+            **kwargs: Any) -> MultiBranchClassifier:
         """Fit the head, with early stopping on ``validation_data`` or a stratified split.
 
         Parameters
@@ -268,6 +265,9 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         sample_weight : array-like, optional
         validation_data : (X_val, y_val), optional
             Held-out data for early stopping (e.g. the held-out fold in K-fold training).
+        groups : array-like of shape (n_samples,), optional
+            Rows of one group (an image and its mirror) are never split between training
+            and early stopping (:class:`FlipTTAClassifier` passes them).
 
         Returns
         -------
@@ -284,7 +284,12 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                                          X.shape[1])
         self.standardizers_ = [standardizer(X[:, cols], shape)
                                for _, cols, shape in self.branches_] if self.standardize else None
-        self._validation = None
+        self._validation, self._groups = None, None
+        if groups is not None:
+            self._groups = np.asarray(groups)
+            if self._groups.shape != (len(y),):
+                raise ValueError(f"groups has shape {self._groups.shape}; expected "
+                                 f"({len(y)},), one group per row of X.")
         if validation_data is not None:
             self._validation = (self._as_array(validation_data[0]),
                                 np.asarray(validation_data[1]))
@@ -292,7 +297,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             with seeded(self.random_state):
                 super().fit(X, y, sample_weight=sample_weight, **kwargs)
         finally:
-            self._validation = None
+            self._validation = self._groups = None
         return self
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
@@ -337,7 +342,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         """(training rows, validation rows) of each member; None without early stopping."""
         return validation_splits(class_indices(y), n_models=self.n_models,
                                  validation_fraction=self.validation_fraction,
-                                 patience=self.patience, random_state=self.random_state)
+                                 patience=self.patience, random_state=self.random_state,
+                                 groups=getattr(self, "_groups", None))
 
     def _fit_member(self, model: Any, X: list, y: np.ndarray, sample_weight: Any,
                     validation: tuple | None, epochs: int, total: float) -> tuple[dict, int]:

@@ -41,10 +41,11 @@ def images():
 
 
 class Recorder(ClassifierMixin, BaseEstimator):
-    """Logistic regression that remembers how many rows it was fitted on."""
+    """Logistic regression that remembers the rows, validation data and groups it got."""
 
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, groups=None):
         self.n_fit_ = len(X)
+        self.groups_ = groups
         self.validation_rows_ = None if validation_data is None else len(validation_data[0])
         self.model_ = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
         self.classes_ = self.model_.classes_
@@ -73,6 +74,9 @@ def test_flip_tta_averages_original_and_mirrored(images, tmp_path):
     X, y = images
     tta = FlipTTAClassifier(tiny_pipe(cache=tmp_path)).fit(X, y)
     assert tta.head_.n_fit_ == 2 * len(X)  # trained on both views
+    # an image and its mirror form one group, so a head never early-stops on the mirror
+    # of a training image
+    np.testing.assert_array_equal(tta.head_.groups_, np.tile(np.arange(len(X)), 2))
     feats = PretrainedFeaturizer("mobilenet_v3_small", **TINY).fit(X)
     plain, mirrored = feats.transform(X), feats.transform(X[:, :, ::-1])
     expected = (tta.head_.predict_proba(plain) + tta.head_.predict_proba(mirrored)) / 2
@@ -85,7 +89,7 @@ def test_flip_tta_averages_original_and_mirrored(images, tmp_path):
     np.testing.assert_allclose(tta.predict_proba(X).sum(axis=1), 1, atol=1e-6)
     assert (tta.predict(X) == y).mean() > 0.9
     without = FlipTTAClassifier(tiny_pipe(), augment=False).fit(X, y)
-    assert without.head_.n_fit_ == len(X)
+    assert without.head_.n_fit_ == len(X) and without.head_.groups_ is None
 
 
 def test_kfold_ensemble_out_of_fold_and_averaging(images):
@@ -113,6 +117,7 @@ def test_ten_models_recipe_folds_times_flips(images, tmp_path):
     heads = [m.head_ for m in recipe.estimators_]
     assert [h.n_fit_ for h in heads] == [64] * 3  # 32 training images x 2 views
     assert [h.validation_rows_ for h in heads] == [32] * 3  # 16 held out x 2 views
+    assert all(h.groups_ is None for h in heads)  # the held-out fold replaces groups
     assert recipe.predict_proba(X).shape == (48, 3) and recipe.cv_accuracy_ > 0.9
 
 

@@ -22,6 +22,7 @@ from sklearn.model_selection import (
 
 from skmtl._branches import resolve_branches
 from skmtl._logistic_base import logistic_weights
+from skmtl._member_folds import validation_splits
 from skmtl.heads import (
     MultiBranchClassifier,
     apply_temperature,
@@ -166,6 +167,43 @@ def test_validation_split_is_stratified_even_for_sorted_data(data, monkeypatch):
     MultiBranchClassifier(**FAST).fit(X.iloc[order], y[order])
     assert len(seen["val"]) == 48  # 20% of 240
     assert sorted(np.unique(seen["val"])) == ["cat", "dog", "fox"]
+
+
+@pytest.mark.parametrize("n_models", [1, 5])
+def test_groups_are_never_split_between_training_and_early_stopping(n_models):
+    labels = np.repeat(np.arange(3), 40)
+    groups = np.tile(np.arange(60), 2)  # 60 images and their mirrors
+    splits = validation_splits(labels, n_models=n_models, validation_fraction=0.2,
+                               patience=5, random_state=0, groups=groups)
+    assert len(splits) == n_models
+    for train, val in splits:
+        assert not set(groups[train]) & set(groups[val])
+        assert set(labels[val]) == {0, 1, 2}
+    held_out = np.concatenate([val for _, val in splits])
+    assert len(held_out) == (120 if n_models == 5 else 24)
+    # without groups the mirrors of training images land in the validation rows
+    plain = validation_splits(labels, n_models=n_models, validation_fraction=0.2,
+                              patience=5, random_state=0)
+    assert any(set(groups[train]) & set(groups[val]) for train, val in plain)
+
+
+def test_fit_uses_groups_for_its_folds(data, monkeypatch):
+    X, y = data
+    groups = np.arange(len(y)) // 2
+    seen = []
+    original = MultiBranchClassifier._validation_splits
+
+    def spy(self, y_encoded):
+        seen.extend(original(self, y_encoded))
+        return seen
+
+    monkeypatch.setattr(MultiBranchClassifier, "_validation_splits", spy)
+    head = MultiBranchClassifier(**{**FAST, "n_models": 2}).fit(X, y, groups=groups)
+    assert len(seen) == 2 and len(head.history_) == 2
+    for train, val in seen:
+        assert not set(groups[train]) & set(groups[val])
+    with pytest.raises(ValueError, match=r"groups has shape \(10,\); expected \(240,\)"):
+        MultiBranchClassifier(**FAST).fit(X, y, groups=np.arange(10))
 
 
 def test_validation_data_is_used_instead_of_a_split(data, monkeypatch):
