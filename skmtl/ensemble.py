@@ -176,7 +176,9 @@ class FlipTTAClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     Notes
     -----
     Mirroring works by switching ``flip`` on every featurizer in the block, so mirrored
-    features are cached like the originals.
+    features are cached like the originals. An image and its mirror are one group: a head
+    whose ``fit`` takes ``groups`` (:class:`MultiBranchClassifier`) gets them, so that it
+    never early-stops on the mirror of an image it trains on.
     """
 
     _parameter_constraints: dict = {
