@@ -2,7 +2,7 @@
 
     python benchmarks/shared_features.py --out /tmp/skmtl-bench [--data ../shared/data]
 
-For every set (hymenoptera train/val, cats_dogs train/val, cat_breeds), every
+For every set (hymenoptera train/val, cats_dogs train/val, cat_breeds, birds train/test), every
 EfficientNet-Lite backbone and both views (original, mirrored), runs
 :class:`skmtl.PretrainedFeaturizer` through a per-image cache in ``OUT/cache`` and saves the
 features as ``OUT/<set>__<backbone>__flip<0|1>.npy`` with the labels in
@@ -34,6 +34,11 @@ def shared_sets(data: Path) -> dict:
             sets[f"{name}_{split}"] = skmtl.load_image_folder(data / name / split)
     sets["cat_breeds"] = skmtl.load_labels_csv(data / "cat_breeds" / "labels.csv",
                                                data / "cat_breeds" / "images")
+    birds = data / "birds"
+    if birds.is_dir():
+        sets["birds_train"] = skmtl.load_labels_csv(birds / "train.csv", birds / "train")
+        test = skmtl.load_labels_csv(birds / "test_solution.csv", birds / "test")
+        sets["birds_test"] = test
     return sets
 
 
@@ -45,11 +50,16 @@ def main() -> None:
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for set_name, frame in shared_sets(args.data).items():
+    sets = shared_sets(args.data)
+    for set_name, frame in sets.items():
         np.save(args.out / f"{set_name}__labels.npy", frame.label.to_numpy(dtype=str))
-        for backbone in args.backbones.split(","):
-            for flip in (False, True):
+    # Every original view first (what most comparisons need), then the mirrored ones.
+    for flip in (False, True):
+        for set_name, frame in sets.items():
+            for backbone in args.backbones.split(","):
                 target = args.out / f"{set_name}__{backbone}__flip{int(flip)}.npy"
+                if target.exists():
+                    continue
                 start = time.perf_counter()
                 featurizer = skmtl.PretrainedFeaturizer(
                     backbone, flip=flip, cache=args.out / "cache")
