@@ -4,7 +4,8 @@
         --backbones efficientnet_lite0,efficientnet_lite1 \\
         logistic 'multibranch' 'multibranch={"units": 256}' 'kfold5:multibranch'
 
-hymenoptera and cats_dogs: fit on train, score on val. cat_breeds: stratified 5-fold CV
+hymenoptera and cats_dogs: fit on train, score on val; birds: fit on train, score on the
+competition's test images (their answers). cat_breeds: stratified 5-fold CV
 (shuffled with seed 0, or with each of ``--cv-seeds``: repeated CV, one cell per seed and
 their mean). ``--save-proba DIR`` keeps the predicted probabilities (``.npy``, one per head,
 set and seed) for paired comparisons. Prints accuracy and log loss per set; ``--flip``
@@ -33,7 +34,9 @@ from sklearn.model_selection import StratifiedKFold
 from skmtl import KFoldEnsembleClassifier
 from skmtl.pipeline import make_head
 
-SETS = ("hymenoptera", "cats_dogs", "cat_breeds")
+SETS = ("hymenoptera", "cats_dogs", "cat_breeds", "birds")
+#: The held-out split of each train/held-out set (cat_breeds is cross-validated).
+HELD_OUT = {"hymenoptera": "val", "cats_dogs": "val", "birds": "test"}
 
 
 def load(folder: Path, split: str, backbones: list[str], flip: int) -> pd.DataFrame:
@@ -62,10 +65,11 @@ def score(head, folder: Path, data_set: str, backbones: list[str], flip: bool,
           cv_seed: int = 0) -> tuple:
     """(accuracy, log loss, predicted probabilities) of ``head`` on ``data_set``."""
     views = (0, 1) if flip else (0,)
-    if data_set != "cat_breeds":
+    if data_set in HELD_OUT:
+        held_out = HELD_OUT[data_set]
         train = [load(folder, f"{data_set}_train", backbones, v) for v in views]
-        val = [load(folder, f"{data_set}_val", backbones, v) for v in views]
-        y, y_val = (np.load(folder / f"{data_set}_{s}__labels.npy") for s in ("train", "val"))
+        val = [load(folder, f"{data_set}_{held_out}", backbones, v) for v in views]
+        y, y_val = (np.load(folder / f"{data_set}_{s}__labels.npy") for s in ("train", held_out))
         proba = fit_predict(head, train, val, y, flip)
         classes = np.unique(y)
         return (accuracy_score(y_val, classes[proba.argmax(1)]),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["held_out_log_loss", "logistic_weights", "set_logistic_base"]
+__all__ = ["base_features", "held_out_log_loss", "logistic_weights", "set_logistic_base"]
 
 
 def logistic_weights(features: np.ndarray, labels: np.ndarray, n_classes: int, C: float,
@@ -51,6 +51,13 @@ def held_out_log_loss(proba: np.ndarray, labels: np.ndarray,
     return float(np.average(-np.log(picked), weights=sample_weight))
 
 
+def base_features(model: Any, X: list) -> np.ndarray:
+    """What the model's ``"linear"`` layer sees of ``X``: the pooled, standardised inputs."""
+    import keras
+
+    return keras.Model(model.inputs, model.get_layer("linear").input).predict(X, verbose=0)
+
+
 def set_logistic_base(model: Any, X: list, labels: np.ndarray, C: float,
                       sample_weight: np.ndarray | None = None) -> None:
     """Fit the frozen ``"linear"`` layer of ``model`` as a logistic regression on ``X``.
@@ -58,8 +65,6 @@ def set_logistic_base(model: Any, X: list, labels: np.ndarray, C: float,
     The regression sees exactly what the layer sees (the model's own pooled, concatenated
     inputs), so at the start, with a zero correction, the model predicts its probabilities.
     """
-    import keras
-
     linear = model.get_layer("linear")
-    features = keras.Model(model.inputs, linear.input).predict(X, verbose=0)
+    features = base_features(model, X)
     linear.set_weights(logistic_weights(features, labels, linear.units, C, sample_weight))

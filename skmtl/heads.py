@@ -15,12 +15,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmtl._branches import BranchSplitter, find_branches, resolve_branches, standardizer
 from skmtl._head_model import average_models, build_head_model, make_optimizer
-from skmtl._logistic_base import held_out_log_loss, set_logistic_base
+from skmtl._logistic_base import base_features, held_out_log_loss, set_logistic_base
 from skmtl._member_folds import class_indices, total_weight, validation_splits
 from skmtl._seeding import seeded
 from skmtl._tags import ClassifierTagsMixin
 from skmtl._temperature import apply_temperature, fit_temperature
-from skmtl.pipeline import LOGISTIC_C
 
 __all__ = [
     "HEAD_DEFAULTS",
@@ -46,7 +45,7 @@ HEAD_DEFAULTS = {
     "patience": 15,
     "n_models": 5,
     "linear_path": True,
-    "linear_C": LOGISTIC_C,
+    "linear_C": "auto",
     "calibrate": False,
 }
 
@@ -105,10 +104,12 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
     linear_path : bool
         Also feed each branch's (standardised, pooled) input straight to the softmax: a
         logistic regression on the concatenated features plus the branches' correction.
-    linear_C : float or None
+    linear_C : "auto", float or None
         With ``linear_path``: the linear path is ``LogisticRegression(C=linear_C)``,
-        fitted first on each model's training rows and then frozen (the ``"logistic"``
-        head of :func:`make_transfer_pipeline` uses the same C). A model that trains on a
+        fitted first on each model's training rows and then frozen. ``"auto"`` chooses C
+        on all training rows by the inner cross-validation of
+        :class:`LogisticHeadClassifier` (the ``"logistic"`` head), so the head starts
+        where that head ends, whatever the number of classes and rows. A model that trains on a
         share of the rows scales C by (all rows / its rows), so that its regression has
         the penalty per row of one fitted on all of them. The branches' output
         layer starts at zero, so each model starts as that logistic regression; early
@@ -140,6 +141,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         Offset and scale of each branch's columns (with ``standardize``).
     history_ : list of dict
         Training history (``loss``, ``val_loss``, ...) of each model.
+    linear_C_ : float or None
+        The C of the logistic base on all rows (chosen with ``linear_C="auto"``).
     best_epoch_ : list of int
         Epoch (1-based) whose weights were kept, for each model; 0 where the logistic
         base alone (``linear_C``) had the lower held-out log loss.
@@ -171,7 +174,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "n_models": [Interval(Integral, 1, None, closed="left")],
         "linear_path": ["boolean"],
-        "linear_C": [Interval(Real, 0, None, closed="neither"), None],
+        "linear_C": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"), None],
         "calibrate": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "branches": [list, tuple, dict, None],
@@ -194,7 +197,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         patience: int | None = HEAD_DEFAULTS["patience"],
         n_models: int = HEAD_DEFAULTS["n_models"],
         linear_path: bool = HEAD_DEFAULTS["linear_path"],
-        linear_C: float | None = HEAD_DEFAULTS["linear_C"],
+        linear_C: Any = HEAD_DEFAULTS["linear_C"],
         calibrate: bool = HEAD_DEFAULTS["calibrate"],
         class_weight: Any = None,
         branches: Any = None,
@@ -304,6 +307,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                          **kwargs) -> None:
         members, held_out, self.history_, self.best_epoch_ = [], [], [], []
         total = total_weight(y, sample_weight)
+        self.linear_C_ = self._choose_linear_C(X, y, sample_weight)
         for k, (train, validation) in enumerate(self._member_data(X, y, sample_weight)):
             model = self.model_ if k == 0 else self._keras_build_fn(self._get_metadata(), member=k)
             history, best = self._fit_member(model, *train, validation, epochs, total)
@@ -317,6 +321,19 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             self.model_ = self._compiled(average_models(members))
             self.model_.optimizer.build(self.model_.trainable_variables)  # reloads alike
         self.temperature_ = fit_temperature(held_out) if held_out else 1.0
+
+    def _choose_linear_C(self, X: list, y: np.ndarray, sample_weight: Any) -> float | None:
+        """The logistic base's C on all rows: given, or chosen by inner CV ("auto")."""
+        if not self._logistic_base:
+            return None
+        if self.linear_C != "auto":
+            return float(self.linear_C)
+        from skmtl.logistic import choose_C
+
+        features = base_features(self.model_, X)
+        C, _, _ = choose_C(features, class_indices(y), self._get_metadata()["n_classes_"],
+                           sample_weight=sample_weight, random_state=self.random_state)
+        return C
 
     def _member_data(self, X: list, y: np.ndarray, sample_weight: Any) -> list[tuple]:
         """((X, y, sample_weight) to train on, validation or None) for each member."""
@@ -352,7 +369,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         if self._logistic_base:
             # LogisticRegression's penalty does not grow with the rows: scale C so that a
             # model fitted on 4/5 of them is regularised like one fitted on all of them.
-            C = self.linear_C * total / total_weight(y, sample_weight)
+            C = self.linear_C_ * total / total_weight(y, sample_weight)
             set_logistic_base(model, X, class_indices(y), C, sample_weight)
             start = model.get_weights()
         callbacks = []

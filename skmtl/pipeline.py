@@ -9,30 +9,25 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from skmtl.featurizer import PretrainedFeaturizer
 
-__all__ = ["LOGISTIC_C", "make_head", "make_transfer_pipeline"]
-
-#: Inverse L2 strength of the "logistic" head on standardised features; chosen by
-#: measurement on the shared data sets (docs/measurements.md).
-LOGISTIC_C = 0.01
+__all__ = ["make_head", "make_transfer_pipeline"]
 
 
 def make_head(head: Any = "logistic", **params: Any) -> Any:
     """The head named by ``head``: ``"logistic"``, ``"multibranch"`` or an estimator.
 
-    ``"logistic"`` is standardisation then L2 logistic regression; ``"multibranch"`` is
-    :class:`skmtl.MultiBranchClassifier`. ``params`` go to the head.
+    ``"logistic"`` is :class:`skmtl.LogisticHeadClassifier` (standardisation, then L2
+    logistic regression with C chosen by inner cross-validation unless ``C`` is given);
+    ``"multibranch"`` is :class:`skmtl.MultiBranchClassifier`. ``params`` go to the head;
+    an estimator is cloned first, so the caller's object is never changed.
     """
     if not isinstance(head, str):
-        return head.set_params(**params) if params else head
-    if head == "logistic":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        from sklearn.base import clone
 
-        return make_pipeline(
-            StandardScaler(),
-            LogisticRegression(**{"C": LOGISTIC_C, "max_iter": 2000, **params}),
-        )
+        return clone(head).set_params(**params) if params else head
+    if head == "logistic":
+        from skmtl.logistic import LogisticHeadClassifier
+
+        return LogisticHeadClassifier(**params)
     if head == "multibranch":
         from skmtl.heads import MultiBranchClassifier
 

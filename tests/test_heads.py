@@ -304,12 +304,24 @@ def test_each_model_penalises_its_base_like_a_regression_on_all_rows(data, weigh
         return real(model, X, labels, C, sample_weight)
 
     monkeypatch.setattr(skmtl.heads, "set_logistic_base", recording)
-    MultiBranchClassifier(**{**FAST, "n_models": 3, "epochs": 2}).fit(X, y, sample_weight=weights)
+    head = MultiBranchClassifier(**{**FAST, "n_models": 3, "epochs": 2}).fit(
+        X, y, sample_weight=weights)
     assert [n for n, _, _ in calls] == [160, 160, 160]  # every row in two training sets
     total = sum(share for _, _, share in calls) / 2
     for _, C, share in calls:
-        assert C == pytest.approx(0.01 * total / share)
-        assert C != pytest.approx(0.01)
+        assert C == pytest.approx(head.linear_C_ * total / share)
+        assert C != pytest.approx(head.linear_C_)
+
+
+def test_logistic_base_takes_the_C_the_logistic_head_chooses(data):
+    """linear_C="auto": the base's C is the one LogisticHeadClassifier chooses by inner CV
+    on the same rows, and a given linear_C is kept."""
+    X, y = data
+    head = MultiBranchClassifier(**{**FAST, "epochs": 1}).fit(X, y)
+    assert head.linear_C_ == make_head("logistic").fit(X, y).C_
+    fixed = MultiBranchClassifier(**{**FAST, "epochs": 1}, linear_C=0.02).fit(X, y)
+    assert fixed.linear_C_ == 0.02
+    assert MultiBranchClassifier(**FAST, linear_C=None).fit(X, y).linear_C_ is None
 
 
 def test_logistic_base_is_frozen_and_the_correction_learns_what_it_cannot():

@@ -1,0 +1,130 @@
+"""LogisticHeadClassifier: the C it chooses follows the data; a given C is kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import cross_val_predict
+from sklearn.preprocessing import StandardScaler
+
+from skmtl._logistic_cv import DEFAULT_CS, scores_by_C
+from skmtl.logistic import LogisticHeadClassifier
+from skmtl.pipeline import make_head
+
+
+def blobs(n_classes: int, per_class: int, n_features: int, spread: float, seed: int = 0):
+    """Gaussian classes around random centres; ``spread`` is the noise relative to them."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_classes, n_features))
+    y = np.repeat(np.arange(n_classes), per_class)
+    X = centres[y] + spread * rng.normal(size=(len(y), n_features))
+    return X, y
+
+
+def test_separable_many_classes_get_a_weak_penalty():
+    """50 well-separated classes of 6 rows: the best log loss needs a large C."""
+    X, y = blobs(50, 6, 40, spread=0.3)
+    head = LogisticHeadClassifier().fit(X, y)
+    assert head.C_ >= 1.0
+    assert head.C_ == head.Cs_[np.argmin(head.cv_log_loss_)]
+
+
+def test_noisy_labels_get_a_strong_penalty():
+    """Two classes whose labels are mostly noise: a small C is best."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 60))
+    y = (X[:, 0] + 3 * rng.normal(size=300) > 0).astype(int)
+    head = LogisticHeadClassifier().fit(X, y)
+    assert head.C_ <= 0.01
+
+
+def test_chosen_C_beats_a_fixed_one_where_the_fixed_one_is_wrong():
+    """On many small classes the adaptive head's held-out log loss is well below C=0.01's."""
+    X_all, y_all = blobs(40, 16, 30, spread=0.8, seed=1)
+    train = np.arange(len(y_all)) % 2 == 0  # 8 rows a class to fit, 8 to score
+    X, y, X_test, y_test = X_all[train], y_all[train], X_all[~train], y_all[~train]
+    auto = LogisticHeadClassifier().fit(X, y)
+    fixed = LogisticHeadClassifier(C=0.01).fit(X, y)
+    auto_loss = log_loss(y_test, auto.predict_proba(X_test), labels=auto.classes_)
+    fixed_loss = log_loss(y_test, fixed.predict_proba(X_test), labels=fixed.classes_)
+    assert auto.C_ > 0.01
+    assert auto_loss < 0.8 * fixed_loss
+
+
+def test_given_C_is_respected_and_matches_scaler_plus_logistic_regression():
+    X, y = blobs(4, 30, 12, spread=1.0)
+    head = LogisticHeadClassifier(C=0.37).fit(X, y)
+    assert head.C_ == 0.37 and head.Cs_ is None and head.cv_log_loss_ is None
+    reference = LogisticRegression(C=0.37, max_iter=2000).fit(
+        StandardScaler().fit_transform(X), y)
+    np.testing.assert_allclose(head.coef_, reference.coef_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(head.predict_proba(X),
+                               reference.predict_proba(StandardScaler().fit(X).transform(X)),
+                               atol=1e-6)
+
+
+def test_classes_rarer_than_the_inner_folds():
+    """Classes with 1 and 2 rows (fewer than 3 folds) neither break the fit nor drop out of
+    the scoring; the probabilities have one column per class."""
+    X, y = blobs(6, 10, 8, spread=0.5)
+    X = np.vstack([X, [[5.0] * 8], [[-5.0] * 8], [[-5.0] * 7 + [4.0]]])
+    y = np.concatenate([y, [6, 7, 7]])
+    head = LogisticHeadClassifier().fit(X, y)
+    assert list(head.classes_) == list(range(8))
+    assert head.predict_proba(X).shape == (len(y), 8)
+    assert np.all(np.isfinite(head.cv_log_loss_))
+
+
+def test_a_fold_without_a_class_is_charged_for_it():
+    """Held-out rows of a class that a fold's training rows lack are scored against the
+    small probability of an unseen class, so the loss is large, not skipped."""
+    X, y = blobs(3, 12, 5, spread=0.3)
+    X = np.vstack([X, [[9.0] * 5]])
+    y = np.concatenate([y, [3]])  # class 3 has one row: always absent from its training fold
+    _, scores = scores_by_C(StandardScaler().fit_transform(X), y, 4, Cs=[1.0], cv=3)
+    with_rare = scores[0] * len(y)
+    _, scores = scores_by_C(StandardScaler().fit_transform(X[:-1]), y[:-1], 3, Cs=[1.0],
+                             cv=3)
+    assert with_rare - scores[0] * (len(y) - 1) > 5  # -log(1e-4 / ~1) is about 9
+
+
+def test_path_stops_past_the_best_value():
+    X, y = blobs(2, 100, 50, spread=3.0)
+    Cs, scores = scores_by_C(StandardScaler().fit_transform(X), y, 2, cv=3, patience=2)
+    best = int(np.argmin(scores))
+    assert len(Cs) == best + 3 < len(DEFAULT_CS)
+    assert list(Cs) == list(DEFAULT_CS[: len(Cs)])
+
+
+def test_string_labels_sample_weights_and_cross_val_predict():
+    X, y = blobs(3, 20, 6, spread=1.0)
+    labels = np.array(["ant", "bee", "wasp"])[y]
+    head = LogisticHeadClassifier().fit(X, labels, sample_weight=np.ones(len(y)))
+    assert set(head.predict(X)) <= set(labels)
+    proba = cross_val_predict(LogisticHeadClassifier(), X, labels, cv=3, method="predict_proba")
+    assert proba.shape == (60, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_sample_weight_is_used():
+    X, y = blobs(2, 40, 5, spread=2.0)
+    weights = np.where(y == 0, 5.0, 0.2)
+    plain = LogisticHeadClassifier(C=1.0).fit(X, y)
+    weighted = LogisticHeadClassifier(C=1.0).fit(X, y, sample_weight=weights)
+    assert weighted.predict_proba(X)[:, 0].mean() > plain.predict_proba(X)[:, 0].mean() + 0.05
+
+
+def test_one_class_is_refused():
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        LogisticHeadClassifier().fit(np.zeros((4, 2)), [1, 1, 1, 1])
+
+
+def test_make_head_logistic_is_the_adaptive_head_and_clones_estimators():
+    head = make_head("logistic")
+    assert isinstance(head, LogisticHeadClassifier) and head.C == "auto"
+    assert make_head("logistic", C=0.01).C == 0.01
+    mine = LogisticHeadClassifier()
+    tuned = make_head(mine, C=2.0)
+    assert tuned.C == 2.0 and mine.C == "auto"  # the caller's estimator is not changed
