@@ -34,6 +34,7 @@ from skmtl._files import atomic_write
 
 __all__ = [
     "FeatureCache",
+    "digest_architecture",
     "digest_array",
     "digest_bytes",
     "digest_file",
@@ -64,6 +65,44 @@ def digest_weights(model: Any) -> str:
     for w in model.get_weights():
         h.update(np.ascontiguousarray(w).tobytes())
     return h.hexdigest()
+
+
+def digest_architecture(model: Any) -> str:
+    """Hash of a Keras model's architecture: with :func:`digest_weights`, the cache key of
+    a custom backbone, so two models whose weights hold the same values do not share
+    features.
+
+    The model's serialised config (layers, their settings and connections) is hashed with
+    layer names replaced by their position, so the automatic names Keras gives
+    (``conv2d_7``) do not change the key between sessions. A model that cannot be
+    serialised is described by each layer's class, weight shapes and output shape.
+    """
+    import keras
+
+    positions = {layer.name: f"<layer {i}>" for i, layer in enumerate(model.layers)}
+    positions[model.name] = "<model>"
+
+    def canonical(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: canonical(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [canonical(v) for v in obj]
+        if isinstance(obj, str):
+            return positions.get(obj, obj)
+        return obj
+
+    try:
+        config = keras.saving.serialize_keras_object(model)
+        text = json.dumps(canonical(config), sort_keys=True, default=repr)
+    except Exception:  # a custom layer without a usable get_config
+        text = repr([
+            (type(layer).__module__, type(layer).__qualname__,
+             [tuple(w.shape) for w in layer.weights],
+             str(getattr(layer, "output", None) and layer.output.shape))
+            for layer in model.layers
+        ])
+    text = f"{type(model).__module__}.{type(model).__qualname__}:{text}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 _FILE_DIGESTS: dict[tuple, str] = {}
