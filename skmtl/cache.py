@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -107,18 +108,32 @@ def digest_architecture(model: Any) -> str:
 
 _FILE_DIGESTS: dict[tuple, str] = {}
 
+#: A file changed less than this long ago may change again within the resolution of its
+#: timestamps (coarse on many file systems), so its digest is not memoised.
+_RACY_NS = 2_000_000_000
+
 
 def digest_file(path: str) -> str:
-    """Hash of a file's bytes (memoised by path, size and mtime): weights files."""
+    """Hash of a file's bytes: weights files.
+
+    Memoised by path, inode, size, mtime and ctime: a file rewritten in place, even with
+    its size and mtime restored (``os.utime``), gets a new ctime and is hashed again. A
+    file modified in the last two seconds is never memoised (timestamps may be too coarse
+    to show a second change).
+    """
     stat = os.stat(path)
-    memo = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
-    if memo not in _FILE_DIGESTS:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _FILE_DIGESTS[memo] = h.hexdigest()
-    return _FILE_DIGESTS[memo]
+    memo = (os.path.abspath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns,
+            stat.st_ctime_ns)
+    if memo in _FILE_DIGESTS:
+        return _FILE_DIGESTS[memo]
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS:
+        _FILE_DIGESTS[memo] = digest
+    return digest
 
 
 def resolve_cache_location(cache: Any) -> Path | None:
