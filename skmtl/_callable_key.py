@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["UnkeyableCallableError", "callable_key"]
+__all__ = ["UnkeyableCallableError", "callable_key", "preprocess_cache_name"]
 
 _PLAIN = (type(None), type(...), bool, int, float, complex, str, bytes)
 _GLOBAL_OPS = {"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"}
@@ -269,3 +269,25 @@ def callable_key(fn: Any, where: str = "preprocess") -> str:
     keyer = _Keyer()
     keyer.key(fn, where)
     return keyer.hash.hexdigest()
+
+
+def preprocess_cache_name(fn: Any) -> str:
+    """``module.qualname#key`` of a callable ``preprocess``, for the cache settings.
+
+    Raises
+    ------
+    ValueError
+        ``fn`` cannot be keyed reliably: the message says why and what to do instead.
+    """
+    try:
+        key = callable_key(fn, "preprocess")
+    except UnkeyableCallableError as exc:
+        raise ValueError(
+            f"This preprocess cannot be used with a feature cache: {exc}, so its features "
+            "could not be told apart from those of another preprocess. Use cache=None, or "
+            "a function whose defaults, closure and globals are numbers, strings, arrays, "
+            "functions or modules (e.g. a module-level function, or functools.partial "
+            "with such arguments)."
+        ) from exc
+    name = getattr(fn, "__qualname__", type(fn).__qualname__)
+    return f"{getattr(fn, '__module__', '')}.{name}#{key}"

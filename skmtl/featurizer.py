@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skmtl._callable_key import UnkeyableCallableError, callable_key
+from skmtl._callable_key import preprocess_cache_name
 from skmtl._inputs import ImageSources, as_image_sources
 from skmtl._seeding import seeded
 from skmtl._streaming import extract_features, report_failures
@@ -313,18 +313,7 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
     def _cache_settings(self) -> dict:
         pre = self.preprocess
         if callable(pre):
-            try:
-                key = callable_key(pre, "preprocess")
-            except UnkeyableCallableError as exc:
-                raise ValueError(
-                    f"This preprocess cannot be used with a feature cache: {exc}, so its "
-                    "features could not be told apart from those of another preprocess. "
-                    "Use cache=None, or a function whose defaults, closure and globals are "
-                    "numbers, strings, arrays, functions or modules (e.g. a module-level "
-                    "function, or functools.partial with such arguments)."
-                ) from exc
-            name = getattr(pre, "__qualname__", type(pre).__qualname__)
-            pre = f"{getattr(pre, '__module__', '')}.{name}#{key}"
+            pre = preprocess_cache_name(pre)
         return {
             "preprocessing_version": PREPROCESSING_VERSION,
             "backbone": self.backbone_name_,
