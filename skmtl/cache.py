@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ from skmtl._files import atomic_write
 
 __all__ = [
     "FeatureCache",
+    "digest_architecture",
     "digest_array",
     "digest_bytes",
     "digest_file",
@@ -66,20 +68,72 @@ def digest_weights(model: Any) -> str:
     return h.hexdigest()
 
 
+def digest_architecture(model: Any) -> str:
+    """Hash of a Keras model's architecture: with :func:`digest_weights`, the cache key of
+    a custom backbone, so two models whose weights hold the same values do not share
+    features.
+
+    The model's serialised config (layers, their settings and connections) is hashed with
+    layer names replaced by their position, so the automatic names Keras gives
+    (``conv2d_7``) do not change the key between sessions. A model that cannot be
+    serialised is described by each layer's class, weight shapes and output shape.
+    """
+    import keras
+
+    positions = {layer.name: f"<layer {i}>" for i, layer in enumerate(model.layers)}
+    positions[model.name] = "<model>"
+
+    def canonical(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: canonical(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [canonical(v) for v in obj]
+        if isinstance(obj, str):
+            return positions.get(obj, obj)
+        return obj
+
+    try:
+        config = keras.saving.serialize_keras_object(model)
+        text = json.dumps(canonical(config), sort_keys=True, default=repr)
+    except Exception:  # a custom layer without a usable get_config
+        text = repr([
+            (type(layer).__module__, type(layer).__qualname__,
+             [tuple(w.shape) for w in layer.weights],
+             str(getattr(layer, "output", None) and layer.output.shape))
+            for layer in model.layers
+        ])
+    text = f"{type(model).__module__}.{type(model).__qualname__}:{text}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 _FILE_DIGESTS: dict[tuple, str] = {}
+
+#: A file changed less than this long ago may change again within the resolution of its
+#: timestamps (coarse on many file systems), so its digest is not memoised.
+_RACY_NS = 2_000_000_000
 
 
 def digest_file(path: str) -> str:
-    """Hash of a file's bytes (memoised by path, size and mtime): weights files."""
+    """Hash of a file's bytes: weights files.
+
+    Memoised by path, inode, size, mtime and ctime: a file rewritten in place, even with
+    its size and mtime restored (``os.utime``), gets a new ctime and is hashed again. A
+    file modified in the last two seconds is never memoised (timestamps may be too coarse
+    to show a second change).
+    """
     stat = os.stat(path)
-    memo = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
-    if memo not in _FILE_DIGESTS:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _FILE_DIGESTS[memo] = h.hexdigest()
-    return _FILE_DIGESTS[memo]
+    memo = (os.path.abspath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns,
+            stat.st_ctime_ns)
+    if memo in _FILE_DIGESTS:
+        return _FILE_DIGESTS[memo]
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > _RACY_NS:
+        _FILE_DIGESTS[memo] = digest
+    return digest
 
 
 def resolve_cache_location(cache: Any) -> Path | None:

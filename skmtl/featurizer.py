@@ -13,11 +13,18 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skmtl._callable_key import preprocess_cache_name
 from skmtl._inputs import ImageSources, as_image_sources
 from skmtl._seeding import seeded
 from skmtl._streaming import extract_features, report_failures
 from skmtl.backbones import build_backbone, get_backbone_spec
-from skmtl.cache import FeatureCache, digest_file, digest_weights, resolve_cache_location
+from skmtl.cache import (
+    FeatureCache,
+    digest_architecture,
+    digest_file,
+    digest_weights,
+    resolve_cache_location,
+)
 from skmtl.images import RESIZE_MODES, flip_horizontal, resize_image
 
 __all__ = ["PretrainedFeaturizer"]
@@ -72,7 +79,13 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         Compute dtype: ``"mixed_float16"``/``"mixed_bfloat16"`` speed up GPUs. Features are
         returned as float32 in any case.
     cache : None, path or joblib.Memory, default=None
-        Where per-image features are stored.
+        Where per-image features are stored, in a folder keyed by every setting above: a
+        weights file by its content, a custom model by its architecture and weights, a
+        callable ``preprocess`` by what it computes (its code, defaults, closure and the
+        globals it uses, recursively; library functions by name and version). A callable
+        that references a value which cannot be digested (a random generator, a model,
+        an open file...) raises ValueError rather than risk serving another function's
+        features: pass ``cache=None`` or make it a plain function.
     n_jobs : int, default=None
         Threads that read and decode images (None: up to 4, bounded by the CPU count).
     verbose : bool, default=False
@@ -300,7 +313,7 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
     def _cache_settings(self) -> dict:
         pre = self.preprocess
         if callable(pre):
-            pre = f"{getattr(pre, '__module__', '')}.{getattr(pre, '__qualname__', repr(pre))}"
+            pre = preprocess_cache_name(pre)
         return {
             "preprocessing_version": PREPROCESSING_VERSION,
             "backbone": self.backbone_name_,
@@ -316,7 +329,8 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
 
     def _weights_identity(self) -> str:
         if not isinstance(self.backbone, str):
-            return "model:" + digest_weights(self.backbone)
+            return (f"model:{digest_architecture(self.backbone)}:"
+                    f"{digest_weights(self.backbone)}")
         if self.weights is None:
             if self.random_state is None:
                 return "random:" + digest_weights(self._get_model())

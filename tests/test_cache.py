@@ -9,7 +9,13 @@ import joblib
 import numpy as np
 import pytest
 
-from skmtl.cache import FeatureCache, digest_array, digest_bytes, resolve_cache_location
+from skmtl.cache import (
+    FeatureCache,
+    digest_array,
+    digest_bytes,
+    digest_file,
+    resolve_cache_location,
+)
 
 SETTINGS = {"backbone": "b", "flip": False, "input_size": [32, 32]}
 
@@ -73,6 +79,24 @@ def test_resolve_cache_location(tmp_path):
     assert resolve_cache_location(joblib.Memory(None)) is None
     with pytest.raises(TypeError, match=r"joblib\.Memory"):
         resolve_cache_location(3)
+
+
+def test_digest_file_sees_a_rewrite_with_size_and_mtime_restored(tmp_path):
+    import os
+
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"A" * 64)
+    os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    first = digest_file(str(path))
+    stat = path.stat()
+    with open(path, "r+b") as f:  # in place: same inode, same size
+        f.write(b"B" * 64)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    assert digest_file(str(path)) != first
+    assert digest_file(str(path)) == digest_file(str(path))
 
 
 def _writer(location, seed, keys):

@@ -344,6 +344,69 @@ def test_other_weights_invalidate_the_cache(tiny, images, tmp_path, calls):
     assert calls.images == 32
 
 
+def test_different_lambdas_do_not_share_cached_features(tiny, images, tmp_path, calls):
+    first = make(tiny, preprocess=lambda x: x / 255.0, cache=tmp_path).fit_transform(images)
+    second = make(tiny, preprocess=lambda x: x / 127.5 - 1.0, cache=tmp_path)
+    np.testing.assert_array_equal(
+        second.fit_transform(images),
+        make(tiny, preprocess=lambda x: x / 127.5 - 1.0).fit_transform(images),
+    )
+    assert not np.allclose(first, second.transform(images))
+    # The same lambda written again is the same preprocess: served from the cache.
+    before = calls.images
+    make(tiny, preprocess=lambda x: x / 255.0, cache=tmp_path).fit_transform(images)
+    assert calls.images == before
+
+
+def _user_function(body: str):
+    namespace = {"__name__": "user_module"}
+    exec(f"def pre(x):\n    return {body}\n", namespace)
+    return namespace["pre"]
+
+
+def test_edited_preprocess_function_does_not_get_stale_features(tiny, images, tmp_path):
+    old, new = _user_function("x / 255.0"), _user_function("x / 255.0 - 0.5")
+    assert (old.__module__, old.__qualname__) == (new.__module__, new.__qualname__)
+    make(tiny, preprocess=old, cache=tmp_path).fit_transform(images)
+    np.testing.assert_array_equal(
+        make(tiny, preprocess=new, cache=tmp_path).fit_transform(images),
+        make(tiny, preprocess=new).fit_transform(images),
+    )
+
+
+def test_preprocess_that_cannot_be_keyed_refuses_to_cache(tiny, images, tmp_path):
+    rng = np.random.default_rng(0)
+
+    def noisy(x):
+        return x / 255.0 + rng.normal(size=x.shape)
+
+    with pytest.raises(ValueError, match=r"cannot be used with a feature cache.*'rng'"
+                                         r".*cache=None"):
+        make(tiny, preprocess=noisy, cache=tmp_path).fit_transform(images)
+    assert make(tiny, preprocess=noisy).fit_transform(images).shape == (len(images), 6)
+
+
+def test_same_weights_other_architecture_do_not_share_features(tiny, images, tmp_path):
+    import keras
+
+    def build(activation):
+        inputs = keras.Input((SIZE, SIZE, 3))
+        x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation=activation)(inputs)
+        x = keras.layers.Conv2D(6, 3, strides=2, padding="same")(x)
+        model = keras.Model(inputs, x, name="twin")
+        model.set_weights(tiny.get_weights())
+        return model
+
+    linear, relu = build(None), build("relu")
+    make(linear, cache=tmp_path).fit_transform(images)
+    np.testing.assert_array_equal(
+        make(relu, cache=tmp_path).fit_transform(images), make(relu).fit_transform(images)
+    )
+    # The same architecture built again (other automatic layer names) shares the entries.
+    assert (make(build(None)).fit(images)._cache_settings()
+            == make(linear).fit(images)._cache_settings())
+
+
 def test_damaged_cache_entry_is_recomputed_with_a_warning(tiny, images, tmp_path, calls):
     feat = make(tiny, cache=tmp_path).fit(images)
     good = feat.transform(images)
