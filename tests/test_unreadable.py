@@ -1,0 +1,117 @@
+"""Unreadable images (on_error="warn" + SkipUnreadable) and untrusted model files."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_predict
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skmtl import (
+    FlipTTAClassifier,
+    KFoldEnsembleClassifier,
+    SkipUnreadable,
+    make_transfer_pipeline,
+    write_submission,
+)
+from skmtl.datasets import load_image_folder, load_test_folder
+
+TINY = {"weights": None, "input_size": 32, "batch_size": 16}
+
+
+# ---------------------------------------------------------------------- the wrapper alone
+@parametrize_with_checks([SkipUnreadable(LogisticRegression())])
+def test_scikit_learn_checks(estimator, check):
+    check(estimator)
+
+
+def test_nan_rows_are_dropped_at_fit_and_get_the_prior_at_predict():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3))
+    y = np.array(["a"] * 8 + ["b"] * 4)
+    X[[1, 9]] = np.nan  # one "a", one "b": 7 a, 3 b remain
+    X = pd.DataFrame(X, index=[f"img{i}" for i in range(12)])
+    with pytest.warns(UserWarning, match=r"2 row\(s\).*#1 \(index 'img1'\), #9"):
+        head = SkipUnreadable(LogisticRegression()).fit(X, y)
+    assert head.dropped_rows_ == [1, 9] and head.estimator_.n_features_in_ == 3
+    np.testing.assert_allclose(head.class_prior_, [0.7, 0.3])
+    with pytest.warns(UserWarning, match="training class prior"):
+        proba = head.predict_proba(X)
+    assert head.failed_rows_ == [1, 9]
+    np.testing.assert_allclose(proba[[1, 9]], [[0.7, 0.3]] * 2)
+    np.testing.assert_allclose(proba[0], head.estimator_.predict_proba(X.iloc[[0]])[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        head.predict_proba(X.iloc[[0, 2]])
+    assert head.failed_rows_ == []
+    with pytest.raises(ValueError, match="All 2 rows"):
+        SkipUnreadable(LogisticRegression()).fit(X.iloc[[1, 9]], y[[1, 9]])
+
+
+# ---------------------------------------------------------------------- image pipelines
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, sample_photos):
+    """train/<class>/ (6 temple, 3 flower, one garbage .jpg among the temples) and test/
+    (2 of each class and one garbage .jpg)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("unreadable")
+    rng = np.random.default_rng(0)
+    for label, photo, n in [("temple", sample_photos[0], 6), ("flower", sample_photos[1], 3)]:
+        h, w = photo.shape[:2]
+        for k in range(n + 2):
+            top, left = rng.integers(0, h // 3), rng.integers(0, w // 3)
+            crop = Image.fromarray(photo[top : top + h // 2, left : left + w // 2])
+            folder = root / "train" / label if k < n else root / "test"
+            folder.mkdir(parents=True, exist_ok=True)
+            crop.save(folder / f"{label}{k}.jpg")
+    (root / "train" / "temple" / "temple_bad.jpg").write_bytes(b"not a JPEG at all")
+    (root / "test" / "x_bad.jpg").write_bytes(b"garbage")
+    return root
+
+
+def test_pipeline_drops_a_bad_train_image_and_submits_the_prior_for_a_bad_test_image(
+        folders, tmp_path):
+    train, test = load_image_folder(folders / "train"), load_test_folder(folders / "test")
+    pipe = make_transfer_pipeline("mobilenet_v3_small", head="logistic", on_error="warn",
+                                  **TINY)
+    assert isinstance(pipe["head"], SkipUnreadable)
+    with pytest.warns(RuntimeWarning, match="temple_bad.jpg"), \
+            pytest.warns(UserWarning, match="left out of training"):
+        pipe.fit(train.path, train.label)
+    bad_train = int(np.flatnonzero(train.path.str.endswith("temple_bad.jpg"))[0])
+    assert pipe["head"].dropped_rows_ == [bad_train]
+    np.testing.assert_allclose(pipe["head"].class_prior_, [3 / 9, 6 / 9])  # flower, temple
+    with pytest.warns(RuntimeWarning, match="x_bad.jpg"), \
+            pytest.warns(UserWarning, match="training class prior"):
+        proba = pipe.predict_proba(test.path)
+    out = tmp_path / "submission.csv"
+    frame = write_submission(test.id, proba, pipe.classes_, out)
+    frame = pd.read_csv(out)
+    assert list(frame.id) == list(test.id) and frame.notna().all().all()
+    bad = frame.set_index("id").loc["x_bad", ["flower", "temple"]].to_numpy(float)
+    np.testing.assert_allclose(bad, [3 / 9, 6 / 9], atol=1e-9)
+    assert pipe["head"].failed_rows_ == [list(test.id).index("x_bad")]
+    good = frame.set_index("id").drop(index="x_bad")
+    assert (good.idxmax(axis=1) == good.index.str.rstrip("0123456789")).all()
+
+
+def test_the_policy_works_inside_the_ensembles_and_cross_val_predict(folders):
+    train, test = load_image_folder(folders / "train"), load_test_folder(folders / "test")
+    pipe = make_transfer_pipeline("mobilenet_v3_small", head="logistic", on_error="warn",
+                                  **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        oof = cross_val_predict(clone(pipe), train.path, train.label, cv=3,
+                                method="predict_proba")
+        model = KFoldEnsembleClassifier(FlipTTAClassifier(pipe), cv=3).fit(train.path,
+                                                                           train.label)
+        proba = model.predict_proba(test.path)
+    assert np.isfinite(oof).all() and np.isfinite(proba).all()
+    priors = [m.head_.class_prior_ for m in model.estimators_]
+    np.testing.assert_allclose(proba[list(test.id).index("x_bad")], np.mean(priors, axis=0))
