@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from skmtl import (
     make_transfer_pipeline,
     write_submission,
 )
+from skmtl.cli import main
 from skmtl.datasets import load_image_folder, load_test_folder
 
 TINY = {"weights": None, "input_size": 32, "batch_size": 16}
@@ -115,3 +117,41 @@ def test_the_policy_works_inside_the_ensembles_and_cross_val_predict(folders):
     assert np.isfinite(oof).all() and np.isfinite(proba).all()
     priors = [m.head_.class_prior_ for m in model.estimators_]
     np.testing.assert_allclose(proba[list(test.id).index("x_bad")], np.mean(priors, axis=0))
+
+
+def test_cli_fit_and_predict_with_on_error_warn(folders, tmp_path, capsys):
+    model = tmp_path / "model.joblib"
+    assert main(["fit", "--train", str(folders / "train"), "--cv", "3", "--on-error", "warn",
+                 "--cache", str(tmp_path / "c"), "--out", str(model), "--quiet"]) == 0
+    assert model.with_name("model.joblib.sha256").is_file()
+    out = tmp_path / "sub.csv"
+    with pytest.warns(UserWarning, match="training class prior"):
+        assert main(["predict", "--model", str(model), "--test", str(folders / "test"),
+                     "--out", str(out), "--quiet"]) == 0
+    assert "x_bad (" in capsys.readouterr().err
+    frame = pd.read_csv(out).set_index("id")
+    assert sorted(frame.index) == sorted(load_test_folder(folders / "test").id)
+    fitted = joblib.load(model)
+    prior = np.mean([m["head"].class_prior_ for m in fitted.estimators_], axis=0)
+    np.testing.assert_allclose(frame.loc["x_bad", ["flower", "temple"]], prior, atol=1e-9)
+    np.testing.assert_allclose(prior, [3 / 9, 6 / 9], atol=0.07)
+
+
+def test_cli_predict_on_error_overrides_the_saved_setting(folders, tmp_path, capsys):
+    clean = tmp_path / "train"
+    for path in (folders / "train").rglob("*.jpg"):
+        if "bad" not in path.name:
+            (clean / path.parent.name).mkdir(parents=True, exist_ok=True)
+            (clean / path.parent.name / path.name).write_bytes(path.read_bytes())
+    model = tmp_path / "model.joblib"
+    assert main(["fit", "--train", str(clean), "--cv", "2", "--out", str(model),
+                 "--quiet"]) == 0
+    args = ["predict", "--model", str(model), "--test", str(folders / "test"), "--out",
+            str(tmp_path / "s.csv"), "--quiet"]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "x_bad.jpg" in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([*args, "--on-error", "warn"]) == 0
+    assert pd.read_csv(tmp_path / "s.csv").id.eq("x_bad").sum() == 1
