@@ -155,3 +155,67 @@ def test_cli_predict_on_error_overrides_the_saved_setting(folders, tmp_path, cap
         warnings.simplefilter("ignore")
         assert main([*args, "--on-error", "warn"]) == 0
     assert pd.read_csv(tmp_path / "s.csv").id.eq("x_bad").sum() == 1
+
+
+# ---------------------------------------------------------------------- bad model files
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A small fitted model saved through skmtl's own writer, with its checksum."""
+    from skmtl._model_file import save_model
+
+    path = tmp_path_factory.mktemp("model") / "model.joblib"
+    X, y = np.random.default_rng(0).normal(size=(20, 2)), np.repeat(["a", "b"], 10)
+    save_model(KFoldEnsembleClassifier(LogisticRegression(), cv=2).fit(X, y), path)
+    return path
+
+
+def _predict_error(model, folders, capsys):
+    capsys.readouterr()
+    code = main(["predict", "--model", str(model), "--test", str(folders / "test"),
+                 "--out", str(model.parent / "never.csv")])
+    captured = capsys.readouterr()
+    assert code == 2 and not (model.parent / "never.csv").exists()
+    assert "Traceback" not in captured.err
+    assert captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"skmtl predict: error: Model file '{model}'")
+    return captured.err
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"hello, I am a text file\n", "could not be loaded"),
+    (b"", "is empty"),
+    ({"classes_": ["a", "b"]}, "holds a dict, not a fitted classifier"),
+])
+def test_a_file_that_is_not_a_model_is_one_line_exit_2(content, expected, folders, tmp_path,
+                                                       capsys):
+    model = tmp_path / "model.joblib"
+    if isinstance(content, bytes):
+        model.write_bytes(content)
+    else:
+        joblib.dump(content, model)
+    err = _predict_error(model, folders, capsys)
+    assert expected in err and "expected a model saved by 'skmtl fit'" in err
+
+
+def test_a_model_changed_after_fit_is_refused_before_unpickling(saved_model, folders,
+                                                                tmp_path, capsys,
+                                                                monkeypatch):
+    model = tmp_path / "model.joblib"
+    model.write_bytes(saved_model.read_bytes() + b"\x00")
+    sums = tmp_path / "model.joblib.sha256"
+    sums.write_bytes(saved_model.with_name("model.joblib.sha256").read_bytes())
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: pytest.fail("unpickled"))
+    err = _predict_error(model, folders, capsys)
+    assert "does not match its checksum file" in err and "changed since" in err
+
+
+def test_a_model_without_checksum_loads_with_a_warning(saved_model, tmp_path):
+    from skmtl._model_file import load_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(saved_model)  # checksum present: no warning
+    copy = tmp_path / "copy.joblib"
+    copy.write_bytes(saved_model.read_bytes())
+    with pytest.warns(UserWarning, match="origin cannot be checked"):
+        assert list(load_model(copy).classes_) == ["a", "b"]

@@ -52,10 +52,11 @@ def run_fit(train: str | Path, out: str | Path, *, images: str | Path | None = N
             verbose: bool = True, on_error: str = "raise") -> dict[str, float]:
     """Fit, print and return the CV scores, and save the fitted model with joblib.
 
-    With ``on_error="warn"``, unreadable images are left out of training with a warning
-    naming them.
+    The model's SHA-256 goes to ``<out>.sha256``, which ``skmtl predict`` checks before
+    loading the model. With ``on_error="warn"``, unreadable images are left out of
+    training with a warning naming them.
     """
-    import joblib
+    from skmtl._model_file import save_model
 
     data = load_training_data(train, images)
     names = [b.strip() for b in backbones.split(",") if b.strip()]
@@ -63,8 +64,7 @@ def run_fit(train: str | Path, out: str | Path, *, images: str | Path | None = N
                         on_error=on_error)
     model.fit(data.path, data.label)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, out)
+    save_model(model, out)
     scores = {"log_loss": model.cv_log_loss_, "accuracy": model.cv_accuracy_,
               "n_images": len(data)}
     print(f"{cv}-fold CV on {len(data)} images: log loss {scores['log_loss']:.4f}, "
@@ -83,7 +83,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tta", default=DEFAULT_TTA, choices=["flip", "none"],
                         help="flip augmentation + test-time averaging (default: none)")
     parser.add_argument("--cache", help="per-image feature cache directory")
-    parser.add_argument("--out", default="model.joblib", help="where the model goes")
+    parser.add_argument("--out", default="model.joblib",
+                        help="where the model goes (and its checksum, to OUT.sha256)")
     parser.add_argument("--on-error", default="raise", choices=["raise", "warn"],
                         help="an unreadable image stops the fit (raise, the default) or is "
                              "left out with a warning naming it (warn)")

@@ -1,4 +1,9 @@
-"""``skmtl predict``: a submission file from a saved model and a test folder."""
+"""``skmtl predict``: a submission file from a saved model and a test folder.
+
+A model file is a pickle, and loading a pickle runs code: only use model files from a
+source you trust. ``skmtl fit`` writes ``<model>.sha256`` beside the model; ``predict``
+refuses a model that no longer matches it, and warns when it is missing.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +20,17 @@ def run_predict(model: str | Path, test: str | Path, out: str | Path, *,
                 on_error: str | None = None) -> Any:
     """Predict the images of ``test`` and write a checked submission.
 
+    ``model`` must come from a trusted source: loading it unpickles it, which runs code.
+    Its checksum file ``<model>.sha256`` (written by ``skmtl fit``) is checked first: a
+    model changed since is refused (ValueError); a missing one gives a warning.
     ``on_error`` ("raise" or "warn") overrides the saved featurizers' setting; with
     "warn", unreadable test images get the training class prior and are named on stderr.
     """
-    import joblib
-
+    from skmtl._model_file import load_model
     from skmtl.datasets import load_test_folder
     from skmtl.submission import write_submission
 
-    model_path = Path(model)
-    if not model_path.is_file():
-        raise FileNotFoundError(f"Model file '{model_path}' does not exist.")
-    estimator = joblib.load(model_path)
+    estimator = load_model(model)
     test_set = load_test_folder(test)
     for featurizer in _featurizers(estimator):
         if quiet:
@@ -74,8 +78,15 @@ def _skips_unreadable(estimator: Any) -> bool:
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("predict", help="write a submission for a test folder")
-    parser.add_argument("--model", required=True, help="model saved by 'skmtl fit'")
+    parser = subparsers.add_parser(
+        "predict", help="write a submission for a test folder",
+        description="Write a submission for a test folder. The model file is a pickle: "
+                    "loading it runs code, so only use model files from a source you "
+                    "trust. Its checksum file MODEL.sha256, written by 'skmtl fit', is "
+                    "checked before loading.")
+    parser.add_argument("--model", required=True,
+                        help="model saved by 'skmtl fit' (trusted source only: loading a "
+                             "model file runs code); checked against MODEL.sha256")
     parser.add_argument("--test", required=True, help="folder of test images")
     parser.add_argument("--sample-submission", help="Kaggle's sample_submission.csv")
     parser.add_argument("--kind", default="proba", choices=["proba", "binary", "label"],
