@@ -55,6 +55,31 @@ def test_nan_rows_are_dropped_at_fit_and_get_the_prior_at_predict():
         SkipUnreadable(LogisticRegression()).fit(X.iloc[[1, 9]], y[[1, 9]])
 
 
+class _Recorder(LogisticRegression):
+    """Logistic regression that remembers the validation rows and groups it got."""
+
+    def fit(self, X, y, validation_data=None, groups=None):
+        self.validation_rows_ = None if validation_data is None else len(validation_data[0])
+        self.groups_ = groups
+        return super().fit(X, y)
+
+
+def test_validation_data_and_groups_reach_the_head_without_nan_rows():
+    from skmtl.ensemble import _fit_accepts, fit_with_validation
+
+    X = np.arange(20, dtype=float).reshape(10, 2)
+    X[3] = np.nan
+    y = np.repeat(["a", "b"], 5)
+    assert not _fit_accepts(SkipUnreadable(LogisticRegression()), "validation_data")
+    assert _fit_accepts(SkipUnreadable(_Recorder()), "validation_data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        head = fit_with_validation(SkipUnreadable(_Recorder()), X, y, (X[:4], y[:4]))
+        assert head.estimator_.validation_rows_ == 3
+        head = fit_with_validation(SkipUnreadable(_Recorder()), X, y, None, np.arange(10))
+    assert list(head.estimator_.groups_) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+
+
 # ---------------------------------------------------------------------- image pipelines
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, sample_photos):
