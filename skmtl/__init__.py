@@ -20,6 +20,7 @@ _EXPORTS = {
     "MultiBranchClassifier": "skmtl.heads",
     "FlipTTAClassifier": "skmtl.ensemble",
     "KFoldEnsembleClassifier": "skmtl.ensemble",
+    "SkipUnreadable": "skmtl.unreadable",
     "make_transfer_pipeline": "skmtl.pipeline",
     "build_backbone": "skmtl.backbones",
     "list_backbones": "skmtl.backbones",

@@ -67,6 +67,9 @@ def split_features_and_head(estimator: Any) -> tuple[Any, Any]:
 def _fit_accepts(estimator: Any, name: str) -> bool:
     """Whether the final step's ``fit`` takes the parameter ``name``."""
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    passes_on = getattr(final, "_fit_accepts", None)  # a wrapper asks what it wraps
+    if passes_on is not None:
+        return passes_on(name)
     return name in inspect.signature(final.fit).parameters
 
 

@@ -42,6 +42,7 @@ def make_transfer_pipeline(
     cache: Any = None,
     flip: bool = False,
     head_params: dict | None = None,
+    on_error: str = "raise",
     **featurizer_params: Any,
 ) -> Pipeline:
     """Build ``Pipeline([("features", FeatureUnion(featurizers)), ("head", head)])``.
@@ -61,6 +62,11 @@ def make_transfer_pipeline(
         Featurise mirrored images.
     head_params : dict, optional
         Parameters of the head.
+    on_error : {"raise", "warn"}, default="raise"
+        What an unreadable image does. "raise" stops with an error naming it. "warn"
+        passes ``on_error="warn"`` to the featurizers and wraps the head in
+        :class:`skmtl.SkipUnreadable`: such images are left out of training and get the
+        training class prior at predict time, each time with a warning naming them.
     **featurizer_params
         Further :class:`PretrainedFeaturizer` parameters, the same for every backbone.
 
@@ -80,9 +86,17 @@ def make_transfer_pipeline(
         raise ValueError("backbones is empty: give at least one backbone name.")
     if len(set(names)) != len(names):
         raise ValueError(f"backbones has duplicates: {names}.")
+    if on_error not in ("raise", "warn"):
+        raise ValueError(f"on_error={on_error!r}: use 'raise' or 'warn'.")
     union = FeatureUnion(
-        [(name, PretrainedFeaturizer(name, cache=cache, flip=flip, **featurizer_params))
+        [(name, PretrainedFeaturizer(name, cache=cache, flip=flip, on_error=on_error,
+                                     **featurizer_params))
          for name in names],
         verbose_feature_names_out=False,
     ).set_output(transform="pandas")
-    return Pipeline([("features", union), ("head", make_head(head, **(head_params or {})))])
+    head = make_head(head, **(head_params or {}))
+    if on_error == "warn":
+        from skmtl.unreadable import SkipUnreadable
+
+        head = head if isinstance(head, SkipUnreadable) else SkipUnreadable(head)
+    return Pipeline([("features", union), ("head", head)])

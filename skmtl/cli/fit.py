@@ -28,12 +28,19 @@ def load_training_data(train: str | Path, images: str | Path | None = None) -> A
 
 
 def build_model(backbones: list[str], *, head: str = DEFAULT_HEAD, cv: int = 5,
-                tta: str | None = None, cache: Any = None, verbose: bool = True) -> Any:
-    """K-fold ensemble of (flip-TTA) transfer pipelines."""
-    from skmtl.ensemble import FlipTTAClassifier, KFoldEnsembleClassifier
-    from skmtl.pipeline import make_transfer_pipeline
+                tta: str | None = None, cache: Any = None, verbose: bool = True,
+                on_error: str = "raise") -> Any:
+    """K-fold ensemble of (flip-TTA) transfer pipelines.
 
-    model = make_transfer_pipeline(backbones, head=head, cache=cache, verbose=verbose)
+    The head is always wrapped in :class:`skmtl.SkipUnreadable` (a no-op on readable
+    images), so that ``skmtl predict --on-error warn`` works with any saved model.
+    """
+    from skmtl.ensemble import FlipTTAClassifier, KFoldEnsembleClassifier
+    from skmtl.pipeline import make_head, make_transfer_pipeline
+    from skmtl.unreadable import SkipUnreadable
+
+    model = make_transfer_pipeline(backbones, head=SkipUnreadable(make_head(head)),
+                                   cache=cache, verbose=verbose, on_error=on_error)
     if tta == "flip":
         model = FlipTTAClassifier(model)
     return KFoldEnsembleClassifier(model, cv=cv, verbose=verbose)
@@ -42,17 +49,22 @@ def build_model(backbones: list[str], *, head: str = DEFAULT_HEAD, cv: int = 5,
 def run_fit(train: str | Path, out: str | Path, *, images: str | Path | None = None,
             backbones: str = DEFAULT_BACKBONES, head: str = DEFAULT_HEAD, cv: int = 5,
             tta: str | None = None, cache: str | None = None,
-            verbose: bool = True) -> dict[str, float]:
-    """Fit, print and return the CV scores, and save the fitted model with joblib."""
-    import joblib
+            verbose: bool = True, on_error: str = "raise") -> dict[str, float]:
+    """Fit, print and return the CV scores, and save the fitted model with joblib.
+
+    The model's SHA-256 goes to ``<out>.sha256``, which ``skmtl predict`` checks before
+    loading the model. With ``on_error="warn"``, unreadable images are left out of
+    training with a warning naming them.
+    """
+    from skmtl._model_file import save_model
 
     data = load_training_data(train, images)
     names = [b.strip() for b in backbones.split(",") if b.strip()]
-    model = build_model(names, head=head, cv=cv, tta=tta, cache=cache, verbose=verbose)
+    model = build_model(names, head=head, cv=cv, tta=tta, cache=cache, verbose=verbose,
+                        on_error=on_error)
     model.fit(data.path, data.label)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, out)
+    save_model(model, out)
     scores = {"log_loss": model.cv_log_loss_, "accuracy": model.cv_accuracy_,
               "n_images": len(data)}
     print(f"{cv}-fold CV on {len(data)} images: log loss {scores['log_loss']:.4f}, "
@@ -71,7 +83,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tta", default=DEFAULT_TTA, choices=["flip", "none"],
                         help="flip augmentation + test-time averaging (default: none)")
     parser.add_argument("--cache", help="per-image feature cache directory")
-    parser.add_argument("--out", default="model.joblib", help="where the model goes")
+    parser.add_argument("--out", default="model.joblib",
+                        help="where the model goes (and its checksum, to OUT.sha256)")
+    parser.add_argument("--on-error", default="raise", choices=["raise", "warn"],
+                        help="an unreadable image stops the fit (raise, the default) or is "
+                             "left out with a warning naming it (warn)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
 
@@ -79,5 +95,5 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     run_fit(args.train, args.out, images=args.images, backbones=args.backbones,
             head=args.head, cv=args.cv, tta=None if args.tta == "none" else args.tta,
-            cache=args.cache, verbose=not args.quiet)
+            cache=args.cache, verbose=not args.quiet, on_error=args.on_error)
     return 0

@@ -1,52 +1,100 @@
-"""``skmtl predict``: a submission file from a saved model and a test folder."""
+"""``skmtl predict``: a submission file from a saved model and a test folder.
+
+A model file is a pickle, and loading a pickle runs code: only use model files from a
+source you trust. ``skmtl fit`` writes ``<model>.sha256`` beside the model; ``predict``
+refuses a model that no longer matches it, and warns when it is missing.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 
 def run_predict(model: str | Path, test: str | Path, out: str | Path, *,
                 sample_submission: str | Path | None = None, kind: str = "proba",
-                clip: float | None = None, quiet: bool = False) -> Any:
-    """Predict the images of ``test`` and write a checked submission."""
-    import joblib
+                clip: float | None = None, quiet: bool = False,
+                on_error: str | None = None) -> Any:
+    """Predict the images of ``test`` and write a checked submission.
 
+    ``model`` must come from a trusted source: loading it unpickles it, which runs code.
+    Its checksum file ``<model>.sha256`` (written by ``skmtl fit``) is checked first: a
+    model changed since is refused (ValueError); a missing one gives a warning.
+    ``on_error`` ("raise" or "warn") overrides the saved featurizers' setting; with
+    "warn", unreadable test images get the training class prior and are named on stderr.
+    """
+    from skmtl._model_file import load_model
     from skmtl.datasets import load_test_folder
     from skmtl.submission import write_submission
 
-    model_path = Path(model)
-    if not model_path.is_file():
-        raise FileNotFoundError(f"Model file '{model_path}' does not exist.")
-    estimator = joblib.load(model_path)
+    estimator = load_model(model)
     test_set = load_test_folder(test)
-    if quiet:
-        _silence(estimator)
+    for featurizer in _featurizers(estimator):
+        if quiet:
+            featurizer.verbose = False
+        if on_error is not None:
+            featurizer.on_error = on_error
+    if on_error == "warn" and not _skips_unreadable(estimator):
+        raise ValueError(f"--on-error warn: the model in '{model}' has no SkipUnreadable "
+                         "head (it was saved by an older skmtl); fit it again.")
     proba = estimator.predict_proba(test_set.path)
     frame = write_submission(test_set.id, proba, estimator.classes_, out, kind=kind,
                              sample_submission=sample_submission, clip=clip)
+    failed = sorted({i for f in _featurizers(estimator) for i, *_ in f.failed_images_})
+    if failed:
+        from skmtl._messages import few
+
+        print(f"skmtl predict: warning: {len(failed)} test image(s) could not be read and "
+              f"got the training class prior: "
+              f"{few(f'{test_set.id[i]} ({test_set.path[i]})' for i in failed)}",
+              file=sys.stderr)
     print(f"wrote {len(frame)} rows to {out}")
     return frame
 
 
-def _silence(estimator: Any) -> None:
+def _models(estimator: Any) -> list:
+    return list(getattr(estimator, "estimators_", [estimator]))
+
+
+def _featurizers(estimator: Any) -> Iterator[Any]:
     from skmtl.ensemble import featurizers_in
 
-    for model in getattr(estimator, "estimators_", [estimator]):
-        inner = getattr(model, "features_", model)
-        for featurizer in featurizers_in(inner):
-            featurizer.verbose = False
+    for model in _models(estimator):
+        yield from featurizers_in(getattr(model, "features_", model))
+
+
+def _skips_unreadable(estimator: Any) -> bool:
+    from skmtl.unreadable import SkipUnreadable
+
+    def head(model: Any) -> Any:
+        model = getattr(model, "head_", model)
+        steps = getattr(model, "steps", None)
+        return steps[-1][1] if steps else model
+
+    return all(isinstance(head(m), SkipUnreadable) for m in _models(estimator))
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("predict", help="write a submission for a test folder")
-    parser.add_argument("--model", required=True, help="model saved by 'skmtl fit'")
+    parser = subparsers.add_parser(
+        "predict", help="write a submission for a test folder",
+        description="Write a submission for a test folder. The model file is a pickle: "
+                    "loading it runs code, so only use model files from a source you "
+                    "trust. Its checksum file MODEL.sha256, written by 'skmtl fit', is "
+                    "checked before loading.")
+    parser.add_argument("--model", required=True,
+                        help="model saved by 'skmtl fit' (trusted source only: loading a "
+                             "model file runs code); checked against MODEL.sha256")
     parser.add_argument("--test", required=True, help="folder of test images")
     parser.add_argument("--sample-submission", help="Kaggle's sample_submission.csv")
     parser.add_argument("--kind", default="proba", choices=["proba", "binary", "label"],
                         help="one column per class, P(positive class), or labels")
     parser.add_argument("--clip", type=float, help="clip probabilities to [c, 1 - c]")
+    parser.add_argument("--on-error", choices=["raise", "warn"],
+                        help="an unreadable test image stops (raise) or gets the training "
+                             "class prior, named in a warning (warn); default: as at fit")
     parser.add_argument("--out", default="submission.csv")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(run=run)
@@ -54,5 +102,5 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     run_predict(args.model, args.test, args.out, sample_submission=args.sample_submission,
-                kind=args.kind, clip=args.clip, quiet=args.quiet)
+                kind=args.kind, clip=args.clip, quiet=args.quiet, on_error=args.on_error)
     return 0
