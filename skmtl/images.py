@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from skmtl import _large_images as _large
+
 __all__ = [
     "ALPHA_BACKGROUND",
     "RESIZE_MODES",
@@ -162,16 +164,37 @@ def decode_image(
         Not an image, a truncated or corrupt file, or too large (Pillow's decompression
         bomb guard).
     """
+    return _decode(data, path, index, None)
+
+
+def _decode(data: bytes, path: Any, index: int | None, fit: tuple | None) -> np.ndarray:
+    """:func:`decode_image`, then, when ``fit`` is (height, width, mode), resize to it.
+
+    With ``fit``, a large image is decoded small (see :mod:`skmtl._large_images`). All
+    of it happens within :data:`DECODE_BUDGET`, so the full-size pixels count until the
+    resized result alone is left.
+    """
     fmt = "image"
     try:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format or fmt
-            image.load()  # truncated and corrupt files fail here, not later
-            try:
-                image = ImageOps.exif_transpose(image)
-            except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
-                pass  # unreadable orientation metadata; the pixels are still good
-            return _to_rgb(image)
+            full = image.size
+            scale = 1
+            if fit is not None and image.format in _large.DRAFTABLE:
+                scale = _large.draft(image, _needed(image, full, fit))
+            with _large.DECODE_BUDGET.reserve(image.width * image.height):
+                image.load()  # truncated and corrupt files fail here, not later
+                shrunk = fit and _large.shrink(image, full, _needed(image, full, fit), scale)
+                if shrunk:  # drafted or reduced: resample the full image's exact extent
+                    small, box = shrunk
+                    upright = full[::-1] if not _large.swaps_axes(image) else full
+                    return _fit(_to_rgb(small), *fit, upright, box)
+                try:
+                    image = ImageOps.exif_transpose(image)
+                except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
+                    pass  # unreadable orientation metadata; the pixels are still good
+                rgb = _to_rgb(image)
+                return rgb if fit is None else _fit(rgb, *fit, rgb.shape[:2])
     except UnidentifiedImageError:
         raise ImageDecodeError(_sniff(bytes(data)), path=path, index=index) from None
     except Image.DecompressionBombError as exc:
@@ -288,18 +311,22 @@ def _target(size: Any) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def _resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear (Pillow) resize to (height, width) -> float32; a no-op size only casts."""
-    if image.shape[:2] == (height, width):
+def _resample(image: np.ndarray, height: int, width: int, box: Any = None) -> np.ndarray:
+    """Bilinear (Pillow) resize of ``box`` (default: all) to (height, width) -> float32.
+
+    Without a box, a no-op size only casts.
+    """
+    if image.shape[:2] == (height, width) and box is None:
         return image.astype(np.float32)
     if image.dtype == np.uint8:
-        resized = Image.fromarray(np.ascontiguousarray(image)).resize((width, height), _BILINEAR)
+        resized = Image.fromarray(np.ascontiguousarray(image)).resize((width, height),
+                                                                      _BILINEAR, box)
         return np.asarray(resized, dtype=np.float32)
     # Floats: one 32-bit float ('F') Pillow image per channel, so no precision is lost.
     channels = [
         np.asarray(
             Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32))
-            .resize((width, height), _BILINEAR),
+            .resize((width, height), _BILINEAR, box),
             dtype=np.float32,
         )
         for c in range(image.shape[-1])
@@ -339,25 +366,52 @@ def resize_image(
     ValueError
         Unknown mode, a bad size, or an image that is not (h, w, 3).
     """
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"resize mode {mode!r} is not one of {RESIZE_MODES}.")
-    height, width = _target(size)
+    height, width = _checked_fit(size, mode)
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) == 0:
         raise ValueError(f"Expected an RGB image of shape (h, w, 3), got {image.shape}.")
-    h, w = image.shape[:2]
+    return _fit(image, height, width, mode, image.shape[:2])
+
+
+def _checked_fit(size: Any, mode: str) -> tuple[int, int]:
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize mode {mode!r} is not one of {RESIZE_MODES}.")
+    return _target(size)
+
+
+def _resampled_size(h: int, w: int, height: int, width: int, mode: str) -> tuple[int, int]:
+    """The size :func:`resize_image` resamples an (h, w) image to, before crop or pad."""
     if mode == "squash" or (h, w) == (height, width):
-        return _resample(image, height, width)
+        return height, width
     if mode == "center_crop":
         scale = max(height / h, width / w)
-        nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
-        top, left = (nh - height) // 2, (nw - width) // 2
-        return _resample(image, nh, nw)[top : top + height, left : left + width].copy()
+        return max(height, round(h * scale)), max(width, round(w * scale))
     scale = min(height / h, width / w)
-    nh, nw = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
+    return min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
+
+
+def _needed(image: Image.Image, full: tuple[int, int], fit: tuple) -> tuple[int, int]:
+    """(width, height) in the file's orientation that a ``full``-size image is resampled to."""
+    turned = _large.swaps_axes(image)
+    nh, nw = _resampled_size(*(full if turned else full[::-1]), *fit)
+    return (nh, nw) if turned else (nw, nh)
+
+
+def _fit(image: np.ndarray, height: int, width: int, mode: str, shape: tuple[int, int],
+         box: Any = None) -> np.ndarray:
+    """:func:`resize_image`, with crop and pad geometry from ``shape``, the (h, w) of the
+    full-size image; ``image`` may be a reduced version of it, with the full image's
+    extent in ``box`` (see :func:`skmtl._large_images.shrink`)."""
+    nh, nw = _resampled_size(*shape, height, width, mode)
+    resized = _resample(image, nh, nw, box)
+    if mode == "squash" or (nh, nw) == (height, width):
+        return resized
+    if mode == "center_crop":
+        top, left = (nh - height) // 2, (nw - width) // 2
+        return resized[top : top + height, left : left + width].copy()
     top, left = (height - nh) // 2, (width - nw) // 2
     out = np.zeros((height, width, 3), dtype=np.float32)
-    out[top : top + nh, left : left + nw] = _resample(image, nh, nw)
+    out[top : top + nh, left : left + nw] = resized
     return out
 
 
@@ -403,11 +457,11 @@ def prepare_image(
     -------
     ndarray of shape (height, width, 3), dtype float32
     """
+    fit = (*_checked_fit(size, mode), mode)
     if isinstance(source, bytes | bytearray | memoryview):
-        image = decode_image(bytes(source), index=index)
+        resized = _decode(bytes(source), None, index, fit)
     elif isinstance(source, str | os.PathLike):
-        image = load_image(source, index=index)
+        resized = _decode(read_bytes(source, index=index), source, index, fit)
     else:
-        image = to_rgb_array(source, index=index)
-    resized = resize_image(image, size, mode)
+        resized = resize_image(to_rgb_array(source, index=index), size, mode)
     return flip_horizontal(resized) if flip else resized
