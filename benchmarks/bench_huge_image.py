@@ -67,8 +67,9 @@ def _make_images(folder: Path) -> dict[str, list[str]]:
 
 def _measure(src: Path, size: int, mode: str, paths: list[str]) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(src)}
+    # cwd=src too: ``python -c`` puts the working directory first on sys.path.
     out = subprocess.run([sys.executable, "-c", _MEASURE, str(size), mode, *paths],
-                         env=env, check=True, capture_output=True, text=True).stdout
+                         env=env, cwd=src, check=True, capture_output=True, text=True).stdout
     peak, mean = out.split()
     return float(peak), float(mean)
 
