@@ -25,13 +25,13 @@ from skmtl.cache import (
     digest_weights,
     resolve_cache_location,
 )
-from skmtl.images import RESIZE_MODES, flip_horizontal, resize_image
+from skmtl.images import RESIZE_MODES, prepare_image
 
 __all__ = ["PretrainedFeaturizer"]
 
 #: Bump when decoding, resizing or preprocessing changes features: old cache entries
 #: then live in another folder and are never served.
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2  # 2: large images decoded small (JPEG draft, box reduction)
 
 _DTYPES = {"float32", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16"}
 
@@ -377,8 +377,9 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         return out
 
     def _load_one(self, sources: ImageSources, i: int) -> np.ndarray:
-        image = resize_image(sources.decode(i), self.input_size_, self.resize)
-        return flip_horizontal(image) if self.flip else image
+        # prepare_image decodes a large file small and within the process's pixel budget.
+        return prepare_image(sources.items[i], self.input_size_, self.resize,
+                             flip=self.flip, index=i)
 
     # ------------------------------------------------------------------ metadata
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

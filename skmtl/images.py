@@ -13,13 +13,21 @@ left as it is (False by default), so truncated files raise :class:`ImageDecodeEr
 from __future__ import annotations
 
 import io
-import numbers
 import os
 import struct
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from skmtl import _large_images as _large
+from skmtl._resize import (
+    RESIZE_MODES,
+    _checked_fit,
+    _fit,
+    _resampled_size,
+    resize_image,
+)
 
 __all__ = [
     "ALPHA_BACKGROUND",
@@ -34,15 +42,11 @@ __all__ = [
     "to_rgb_array",
 ]
 
-#: The ways :func:`resize_image` fits an image to the backbone's input.
-RESIZE_MODES = ("squash", "center_crop", "pad")
-
 #: Alpha is composited onto white: transparent PNGs in Kaggle data are usually drawings
 #: meant to be seen on white, and the colours stored under fully transparent pixels are
 #: arbitrary (often black, sometimes garbage), so simply dropping alpha would expose them.
 ALPHA_BACKGROUND = (255, 255, 255)
 
-_BILINEAR = Image.Resampling.BILINEAR
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa")
 
@@ -162,16 +166,37 @@ def decode_image(
         Not an image, a truncated or corrupt file, or too large (Pillow's decompression
         bomb guard).
     """
+    return _decode(data, path, index, None)
+
+
+def _decode(data: bytes, path: Any, index: int | None, fit: tuple | None) -> np.ndarray:
+    """:func:`decode_image`, then, when ``fit`` is (height, width, mode), resize to it.
+
+    With ``fit``, a large image is decoded small (see :mod:`skmtl._large_images`). All
+    of it happens within :data:`DECODE_BUDGET`, so the full-size pixels count until the
+    resized result alone is left.
+    """
     fmt = "image"
     try:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format or fmt
-            image.load()  # truncated and corrupt files fail here, not later
-            try:
-                image = ImageOps.exif_transpose(image)
-            except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
-                pass  # unreadable orientation metadata; the pixels are still good
-            return _to_rgb(image)
+            full = image.size
+            scale = 1
+            if fit is not None and image.format in _large.DRAFTABLE:
+                scale = _large.draft(image, _needed(image, full, fit))
+            with _large.DECODE_BUDGET.reserve(image.width * image.height):
+                image.load()  # truncated and corrupt files fail here, not later
+                shrunk = fit and _large.shrink(image, full, _needed(image, full, fit), scale)
+                if shrunk:  # drafted or reduced: resample the full image's exact extent
+                    small, box = shrunk
+                    upright = full[::-1] if not _large.swaps_axes(image) else full
+                    return _fit(_to_rgb(small), *fit, upright, box)
+                try:
+                    image = ImageOps.exif_transpose(image)
+                except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
+                    pass  # unreadable orientation metadata; the pixels are still good
+                rgb = _to_rgb(image)
+                return rgb if fit is None else _fit(rgb, *fit, rgb.shape[:2])
     except UnidentifiedImageError:
         raise ImageDecodeError(_sniff(bytes(data)), path=path, index=index) from None
     except Image.DecompressionBombError as exc:
@@ -279,86 +304,11 @@ def to_rgb_array(image: np.ndarray, *, index: int | None = None) -> np.ndarray:
     )
 
 
-def _target(size: Any) -> tuple[int, int]:
-    pair = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
-    if len(pair) != 2 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in pair
-    ):
-        raise ValueError(f"size must be a positive int or (height, width), got {size!r}.")
-    return int(pair[0]), int(pair[1])
-
-
-def _resample(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear (Pillow) resize to (height, width) -> float32; a no-op size only casts."""
-    if image.shape[:2] == (height, width):
-        return image.astype(np.float32)
-    if image.dtype == np.uint8:
-        resized = Image.fromarray(np.ascontiguousarray(image)).resize((width, height), _BILINEAR)
-        return np.asarray(resized, dtype=np.float32)
-    # Floats: one 32-bit float ('F') Pillow image per channel, so no precision is lost.
-    channels = [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32))
-            .resize((width, height), _BILINEAR),
-            dtype=np.float32,
-        )
-        for c in range(image.shape[-1])
-    ]
-    return np.stack(channels, axis=-1)
-
-
-def resize_image(
-    image: np.ndarray, size: int | tuple[int, int], mode: str = "squash"
-) -> np.ndarray:
-    """Resize an RGB image to the backbone's input, float32 on the 0-255 scale.
-
-    Parameters
-    ----------
-    image : ndarray of shape (h, w, 3)
-        uint8 (resized by Pillow as is) or float (resized per channel as 32-bit float
-        images, keeping precision), as returned by :func:`load_image` or
-        :func:`to_rgb_array`.
-    size : int or (int, int)
-        Target (height, width); an int means a square.
-    mode : {"squash", "center_crop", "pad"}, default="squash"
-        ``"squash"`` stretches the whole image to ``size`` ignoring its aspect ratio, as
-        Keras' ``image_dataset_from_directory`` does. ``"center_crop"`` scales it so the
-        shorter side fits (keeping the aspect ratio) and crops the centre.
-        ``"pad"`` scales it so the longer side fits (keeping the aspect ratio) and pads
-        both sides symmetrically with black (0); an odd margin puts the extra row or
-        column at the bottom or right. Resampling is Pillow's bilinear filter in every
-        mode (antialiased when shrinking); small images are upscaled the same way.
-
-    Returns
-    -------
-    ndarray of shape (height, width, 3), dtype float32
-        A new array; an image already of the target size is only cast, not resampled.
-
-    Raises
-    ------
-    ValueError
-        Unknown mode, a bad size, or an image that is not (h, w, 3).
-    """
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"resize mode {mode!r} is not one of {RESIZE_MODES}.")
-    height, width = _target(size)
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) == 0:
-        raise ValueError(f"Expected an RGB image of shape (h, w, 3), got {image.shape}.")
-    h, w = image.shape[:2]
-    if mode == "squash" or (h, w) == (height, width):
-        return _resample(image, height, width)
-    if mode == "center_crop":
-        scale = max(height / h, width / w)
-        nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
-        top, left = (nh - height) // 2, (nw - width) // 2
-        return _resample(image, nh, nw)[top : top + height, left : left + width].copy()
-    scale = min(height / h, width / w)
-    nh, nw = min(height, max(1, round(h * scale))), min(width, max(1, round(w * scale)))
-    top, left = (height - nh) // 2, (width - nw) // 2
-    out = np.zeros((height, width, 3), dtype=np.float32)
-    out[top : top + nh, left : left + nw] = _resample(image, nh, nw)
-    return out
+def _needed(image: Image.Image, full: tuple[int, int], fit: tuple) -> tuple[int, int]:
+    """(width, height) in the file's orientation that a ``full``-size image is resampled to."""
+    turned = _large.swaps_axes(image)
+    nh, nw = _resampled_size(*(full if turned else full[::-1]), *fit)
+    return (nh, nw) if turned else (nw, nh)
 
 
 def flip_horizontal(image: np.ndarray) -> np.ndarray:
@@ -403,11 +353,11 @@ def prepare_image(
     -------
     ndarray of shape (height, width, 3), dtype float32
     """
+    fit = (*_checked_fit(size, mode), mode)
     if isinstance(source, bytes | bytearray | memoryview):
-        image = decode_image(bytes(source), index=index)
+        resized = _decode(bytes(source), None, index, fit)
     elif isinstance(source, str | os.PathLike):
-        image = load_image(source, index=index)
+        resized = _decode(read_bytes(source, index=index), source, index, fit)
     else:
-        image = to_rgb_array(source, index=index)
-    resized = resize_image(image, size, mode)
+        resized = resize_image(to_rgb_array(source, index=index), size, mode)
     return flip_horizontal(resized) if flip else resized

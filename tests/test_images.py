@@ -373,13 +373,16 @@ def test_flip_after_resize(sample_photos):
 def test_prepare_image_from_path_bytes_and_array(tmp_path, sample_photos):
     photo = sample_photos[0]
     Image.fromarray(photo).save(tmp_path / "p.png")
-    from_path = prepare_image(tmp_path / "p.png", 64)
-    assert from_path.shape == (64, 64, 3) and from_path.dtype == np.float32
-    np.testing.assert_array_equal(prepare_image(str(tmp_path / "p.png"), 64), from_path)
-    np.testing.assert_array_equal(prepare_image((tmp_path / "p.png").read_bytes(), 64),
+    # 427x640 -> 160: not 6x larger, so decoded at full size, exactly like the array.
+    from_path = prepare_image(tmp_path / "p.png", 160)
+    assert from_path.shape == (160, 160, 3) and from_path.dtype == np.float32
+    np.testing.assert_array_equal(prepare_image(str(tmp_path / "p.png"), 160), from_path)
+    np.testing.assert_array_equal(prepare_image((tmp_path / "p.png").read_bytes(), 160),
                                   from_path)
-    np.testing.assert_array_equal(prepare_image(photo, 64), from_path)
-    np.testing.assert_array_equal(prepare_image(photo, 64, flip=True), from_path[:, ::-1])
+    np.testing.assert_array_equal(prepare_image(photo, 160), from_path)
+    np.testing.assert_array_equal(prepare_image(photo, 160, flip=True), from_path[:, ::-1])
+    # -> 64: the file is box-reduced 2x before resizing; only resampling noise differs.
+    assert np.abs(prepare_image(tmp_path / "p.png", 64) - prepare_image(photo, 64)).mean() < 1
     with pytest.raises(ImageDecodeError, match="#4"):
         prepare_image(tmp_path / "nope.png", 64, index=4)
 
