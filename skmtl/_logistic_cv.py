@@ -84,22 +84,25 @@ class LogisticPath:
         return multiclass_log_loss(proba, self.y[test], weight) * total, total
 
 
-def _inner_splits(y: np.ndarray, cv: int, random_state: Any) -> list:
-    from sklearn.model_selection import StratifiedKFold
+def _inner_splits(y: np.ndarray, cv: int, random_state: Any, groups: Any = None) -> list:
+    """Stratified folds; with ``groups``, rows of one group stay on one side."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    counts = np.bincount(y)
-    n_splits = int(min(cv, len(y)))
-    if counts.max() < 2:
+    units = len(y) if groups is None else len(np.unique(groups))
+    if units < 2 or np.bincount(y).max() < 2:
         raise ValueError("choosing C by cross-validation needs a class with at least 2 "
-                         "rows; give C explicitly.")
-    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+                         "rows (2 groups); give C explicitly.")
+    n_splits = int(min(cv, units))
+    kind = StratifiedKFold if groups is None else StratifiedGroupKFold
+    splitter = kind(n_splits=n_splits, shuffle=True, random_state=random_state)
     with warnings.catch_warnings():  # classes with fewer rows than folds are expected
         warnings.filterwarnings("ignore", message=".*least populated class.*")
-        return list(splitter.split(np.zeros((len(y), 1)), y))
+        return list(splitter.split(np.zeros((len(y), 1)), y, groups))
 
 
 def scores_by_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = DEFAULT_CS,
-                cv: int = 3, sample_weight: np.ndarray | None = None, patience: int = 2,
+                cv: int = 3, sample_weight: np.ndarray | None = None, groups: Any = None,
+                patience: int = 2,
                 max_iter: int = 1000, tol: float = 1e-4, n_jobs: int | None = None,
                 random_state: Any = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean held-out log loss of each C on the path, in increasing C.
@@ -117,6 +120,8 @@ def scores_by_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = DEFAU
     cv : int
         Number of stratified inner folds.
     sample_weight : ndarray, optional
+    groups : array-like, optional
+        Rows that must stay in one fold (an image and its mirror).
     patience : int or None
         Stop after this many steps without a better score; None visits every C.
     max_iter, tol : int, float
@@ -137,7 +142,7 @@ def scores_by_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = DEFAU
     if grid.size == 0 or np.any(grid <= 0):
         raise ValueError(f"Cs={Cs!r}: give one or more positive values.")
     paths = [LogisticPath(X, y, train, test, n_classes, sample_weight, max_iter, tol)
-             for train, test in _inner_splits(y, cv, random_state)]
+             for train, test in _inner_splits(y, cv, random_state, groups)]
     visited, scores = [], []
     with Parallel(n_jobs=n_jobs, prefer="threads") as parallel:
         for C in grid:

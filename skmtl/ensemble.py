@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from skmtl._summary import describe_head
 from skmtl.featurizer import PretrainedFeaturizer
 
 __all__ = ["FlipTTAClassifier", "KFoldEnsembleClassifier"]
@@ -274,7 +275,7 @@ class KFoldEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     random_state : int, default=0
         Shuffling of the default folds.
     verbose : bool, default=False
-        Print each fold's score.
+        Print each fold's score and what its head chose (C, epochs kept).
 
     Attributes
     ----------
@@ -338,8 +339,10 @@ class KFoldEnsembleClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
             self.oof_proba_[test] = self._aligned(model, model.predict_proba(X_test))
             self.estimators_.append(model)
             if self.verbose:
+                chosen = describe_head(model)
                 print(f"fold {k + 1}: log loss "
-                      f"{log_loss(y[test], self.oof_proba_[test], labels=self.classes_):.4f}")
+                      f"{log_loss(y[test], self.oof_proba_[test], labels=self.classes_):.4f}"
+                      + (f" ({chosen})" if chosen else ""), flush=True)
         self.cv_log_loss_ = float(log_loss(y, self.oof_proba_, labels=self.classes_))
         self.cv_accuracy_ = float(accuracy_score(y, self.classes_[self.oof_proba_.argmax(1)]))
         return self

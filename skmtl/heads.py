@@ -332,7 +332,8 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
         features = base_features(self.model_, X)
         C, _, _ = choose_C(features, class_indices(y), self._get_metadata()["n_classes_"],
-                           sample_weight=sample_weight, random_state=self.random_state)
+                           sample_weight=sample_weight, groups=getattr(self, "_groups", None),
+                           random_state=self.random_state)
         return C
 
     def _member_data(self, X: list, y: np.ndarray, sample_weight: Any) -> list[tuple]:

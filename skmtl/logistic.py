@@ -18,7 +18,7 @@ __all__ = ["LogisticHeadClassifier", "choose_C"]
 
 
 def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv: int = 3,
-             sample_weight: np.ndarray | None = None, tol: float = 1e-4,
+             sample_weight: np.ndarray | None = None, groups: Any = None, tol: float = 1e-4,
              n_jobs: int | None = None, random_state: Any = 0
              ) -> tuple[float, np.ndarray, np.ndarray]:
     """The C with the lowest inner-CV log loss on standardised ``X`` and class indices ``y``.
@@ -27,7 +27,8 @@ def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv
     :func:`skmtl._logistic_cv.scores_by_C`.
     """
     grid, scores = scores_by_C(X, y, n_classes, Cs=DEFAULT_CS if Cs is None else Cs, cv=cv,
-                               sample_weight=sample_weight, tol=tol, n_jobs=n_jobs,
+                               sample_weight=sample_weight, groups=groups, tol=tol,
+                               n_jobs=n_jobs,
                                random_state=random_state)
     return float(grid[int(np.argmin(scores))]), grid, scores
 
@@ -139,7 +140,8 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticHeadClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None,
+            groups: Any = None) -> LogisticHeadClassifier:
         """Standardise, choose C (with ``C="auto"``) and fit on all rows.
 
         Parameters
@@ -147,6 +149,10 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
+        groups : array-like of shape (n_samples,), optional
+            Rows of one group (an image and its mirror) are never split between the
+            inner folds' training and held-out rows (:class:`FlipTTAClassifier` passes
+            them), so the chosen C is not flattered by near-duplicates.
 
         Returns
         -------
@@ -161,6 +167,9 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} needs at least 2 classes, but y has "
                              f"one class: {self.classes_[0]!r}.")
         weights = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        if groups is not None and np.shape(groups) != (len(y),):
+            raise ValueError(f"groups has shape {np.shape(groups)}; expected ({len(y)},), "
+                             "one group per row of X.")
         if self.class_weight is not None:
             balance = compute_sample_weight(self.class_weight, labels)
             weights = balance if weights is None else weights * balance
@@ -173,7 +182,7 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.C, str):
             self.C_, self.Cs_, self.cv_log_loss_ = choose_C(
                 X, labels, len(self.classes_), Cs=self.Cs, cv=self.cv, sample_weight=weights,
-                tol=self.tol, n_jobs=self.n_jobs, random_state=self.random_state)
+                groups=groups, tol=self.tol, n_jobs=self.n_jobs, random_state=self.random_state)
             if self.verbose:
                 print(f"{type(self).__name__}: C={self.C_:.3g} (inner {self.cv}-fold CV log "
                       f"loss {self.cv_log_loss_.min():.4f} over {len(self.Cs_)} values)")

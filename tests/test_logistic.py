@@ -128,3 +128,36 @@ def test_make_head_logistic_is_the_adaptive_head_and_clones_estimators():
     mine = LogisticHeadClassifier()
     tuned = make_head(mine, C=2.0)
     assert tuned.C == 2.0 and mine.C == "auto"  # the caller's estimator is not changed
+
+
+def test_groups_keep_near_duplicates_on_one_side_of_the_inner_folds():
+    """Each row duplicated (an image and its mirror): without groups a held-out row's twin
+    is in the training rows and a weak penalty looks best; with groups every inner fold
+    holds out whole pairs, and the C chosen is no larger than on the rows without twins
+    (duplicated rows double the summed loss, so the same fit needs half the C)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 40))
+    y = (X[:, 0] + 2 * rng.normal(size=120) > 0).astype(int)  # mostly noise
+    X2 = np.vstack([X, X + 1e-3 * rng.normal(size=X.shape)])
+    y2 = np.concatenate([y, y])
+    groups = np.tile(np.arange(120), 2)
+    leaky = LogisticHeadClassifier().fit(X2, y2)
+    grouped = LogisticHeadClassifier().fit(X2, y2, groups=groups)
+    alone = LogisticHeadClassifier().fit(X, y)
+    assert grouped.C_ <= leaky.C_ / 10
+    assert grouped.C_ <= alone.C_ <= 0.1
+    with pytest.raises(ValueError, match="groups has shape"):
+        LogisticHeadClassifier().fit(X2, y2, groups=groups[:10])
+
+
+def test_k_fold_progress_names_the_C_each_fold_chose(capsys):
+    from skmtl import KFoldEnsembleClassifier
+    from skmtl._summary import describe_head
+
+    X, y = blobs(3, 20, 6, spread=1.0)
+    model = KFoldEnsembleClassifier(LogisticHeadClassifier(), cv=3, verbose=True).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    for line, fold in zip(lines, model.estimators_, strict=True):
+        assert line.endswith(f"(C={fold.C_:.3g})")
+    assert describe_head(LogisticRegression()) == ""
