@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from skmtl._logistic_cv import fit_logistic
+
 __all__ = ["base_features", "held_out_log_loss", "logistic_weights", "set_logistic_base"]
 
 
@@ -25,22 +27,19 @@ def logistic_weights(features: np.ndarray, labels: np.ndarray, n_classes: int, C
     absent from ``labels`` (a small fold) get zero weights and a bias worth half a row's
     share of the data; a single present class gets a constant prediction.
     """
-    from sklearn.linear_model import LogisticRegression
-
     kernel = np.zeros((features.shape[1], n_classes), dtype=np.float32)
     bias = np.full(n_classes, np.log(0.5 / (len(labels) + 1)), dtype=np.float32)
     present = np.unique(labels)
     bias[present] = 0.0
     if len(present) < 2:
         return kernel, bias
-    model = LogisticRegression(C=C, max_iter=2000).fit(features, labels,
-                                                       sample_weight=sample_weight)
+    coef, intercept, _ = fit_logistic(features, labels, C, sample_weight=sample_weight)
     if len(present) == 2:
-        kernel[:, present[1]] = model.coef_[0]
-        bias[present[1]] = model.intercept_[0]
+        kernel[:, present[1]] = coef[0]
+        bias[present[1]] = intercept[0]
     else:
-        kernel[:, present] = model.coef_.T
-        bias[present] = model.intercept_
+        kernel[:, present] = coef.T
+        bias[present] = intercept
     return kernel, bias
 
 

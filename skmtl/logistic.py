@@ -12,7 +12,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skmtl._logistic_cv import DEFAULT_CS, scores_by_C
+from skmtl._logistic_cv import DEFAULT_CS, fit_logistic, scores_by_C, softmax_proba
 
 __all__ = ["LogisticHeadClassifier", "choose_C"]
 
@@ -50,9 +50,12 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     hundred fine-grained classes of twenty images want a much weaker one (a fixed C that
     suits the first gave 1.3 to 2 times the log loss of a cross-validated C on the
     second). With ``C="auto"`` the features are standardised once, an inner stratified
-    ``cv``-fold cross-validation walks a grid of C from strong to weak regularisation,
-    warm-starting each fold's model from the previous C and stopping two steps past the
-    best held-out log loss, and the C with the lowest log loss is refitted on all rows.
+    ``cv``-fold cross-validation walks a path of C from strong to weak regularisation a
+    decade a step, warm-starting each fold's model from the previous C and stopping one
+    decade past the best held-out log loss, then tries the half-decades beside the best;
+    the C with the lowest log loss is refitted on all rows. Where a fold has fewer rows
+    than features (common with CNN features), each regression is solved in the span of its
+    rows, which has the same solution at a fraction of the cost.
     Every class is scored in every fold, also one that a fold's training rows lack, so
     classes with fewer images than folds are fine.
 
@@ -61,8 +64,8 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     C : "auto" or float, default="auto"
         Inverse L2 strength on standardised features, or ``"auto"`` to choose it.
     Cs : sequence of float, optional
-        The grid for ``"auto"``; by default 13 values from 1e-4 to 100, half a decade a
-        step.
+        The path for ``"auto"``; by default the decades from 1e-4 to 100, then the
+        half-decades beside the best.
     cv : int, default=3
         Inner folds for ``"auto"``.
     standardize : bool, default=True
@@ -99,6 +102,11 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Column names of a pandas X, when it had string column names.
+
+    Notes
+    -----
+    The fitted model equals ``StandardScaler`` followed by ``LogisticRegression(C=C_)``
+    (multinomial, L-BFGS) to the solver's tolerance.
 
     Examples
     --------
@@ -158,8 +166,6 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from sklearn.linear_model import LogisticRegression
-
         X, y = validate_data(self, X, y, dtype=np.float64, reset=True)
         check_classification_targets(y)
         self.classes_, labels = np.unique(y, return_inverse=True)
@@ -188,28 +194,24 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
                       f"loss {self.cv_log_loss_.min():.4f} over {len(self.Cs_)} values)")
         else:
             self.C_ = float(self.C)
-        self.logistic_ = LogisticRegression(C=self.C_, max_iter=self.max_iter, tol=self.tol)
-        self.logistic_.fit(X, labels, sample_weight=weights)
-        self.coef_, self.intercept_ = self.logistic_.coef_, self.logistic_.intercept_
-        self.n_iter_ = int(np.max(self.logistic_.n_iter_))
+        self.coef_, self.intercept_, self.n_iter_ = fit_logistic(
+            X, labels, self.C_, sample_weight=weights, max_iter=self.max_iter, tol=self.tol)
         return self
-
-    def _standardised(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "logistic_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return (X - self.mean_) / self.scale_
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits (binary: the log-odds of ``classes_[1]``)."""
-        return self.logistic_.decision_function(self._standardised(X))
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        logits = ((X - self.mean_) / self.scale_) @ self.coef_.T + self.intercept_
+        return logits.ravel() if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per class in ``classes_``."""
-        return self.logistic_.predict_proba(self._standardised(X))
+        return softmax_proba(self.decision_function(X))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""
-        return self.logistic_.predict_log_proba(self._standardised(X))
+        return np.log(self.predict_proba(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class."""

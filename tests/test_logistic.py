@@ -90,12 +90,31 @@ def test_a_fold_without_a_class_is_charged_for_it():
     assert with_rare - scores[0] * (len(y) - 1) > 5  # -log(1e-4 / ~1) is about 9
 
 
-def test_path_stops_past_the_best_value():
+def test_path_stops_a_decade_past_the_best_value_then_refines_beside_it():
     X, y = blobs(2, 100, 50, spread=3.0)
-    Cs, scores = scores_by_C(StandardScaler().fit_transform(X), y, 2, cv=3, patience=2)
-    best = int(np.argmin(scores))
-    assert len(Cs) == best + 3 < len(DEFAULT_CS)
-    assert list(Cs) == list(DEFAULT_CS[: len(Cs)])
+    Cs, scores = scores_by_C(StandardScaler().fit_transform(X), y, 2, cv=3)
+    decades = [C for C in Cs if C in DEFAULT_CS]
+    best = Cs[int(np.argmin(scores))]
+    assert decades == list(DEFAULT_CS[: len(decades)]) and len(decades) < len(DEFAULT_CS)
+    best_decade = min(decades, key=lambda C: scores[list(Cs).index(C)])
+    assert decades[-1] == best_decade * 10  # one decade past the best, then stop
+    halves = sorted(set(Cs) - set(decades))
+    assert halves == pytest.approx([C * f for C in [best_decade] for f in (10**-0.5, 10**0.5)
+                                    if DEFAULT_CS[0] <= C * f <= decades[-1]])
+    assert best in Cs
+
+
+def test_regression_in_the_row_space_equals_scikit_learns():
+    """More features than rows: the fit on the rows' span has scikit-learn's solution."""
+    from skmtl._logistic_cv import fit_logistic
+
+    X, y = blobs(5, 8, 100, spread=1.0)  # 40 rows, 100 features
+    X = StandardScaler().fit_transform(X)
+    for labels in (y, (y > 1).astype(int)):
+        coef, intercept, _ = fit_logistic(X, labels, 0.3, tol=1e-8, max_iter=10000)
+        reference = LogisticRegression(C=0.3, tol=1e-8, max_iter=10000).fit(X, labels)
+        np.testing.assert_allclose(coef, reference.coef_, atol=1e-5)
+        np.testing.assert_allclose(intercept, reference.intercept_, atol=1e-5)
 
 
 def test_string_labels_sample_weights_and_cross_val_predict():
