@@ -308,15 +308,20 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         members, held_out, self.history_, self.best_epoch_ = [], [], [], []
         total = total_weight(y, sample_weight)
         self.linear_C_ = self._choose_linear_C(X, y, sample_weight)
-        for k, (train, validation) in enumerate(self._member_data(X, y, sample_weight)):
-            model = self.model_ if k == 0 else self._keras_build_fn(self._get_metadata(), member=k)
-            history, best = self._fit_member(model, *train, validation, epochs, total)
-            members.append(model)
-            self.history_.append(history)
-            self.best_epoch_.append(best)
-            if validation is not None and self.calibrate:
-                held_out.append((model.predict(validation[0], verbose=0),
-                                 class_indices(validation[1])))
+        self._base_weights: dict = {}  # members that share their rows share the base
+        try:
+            for k, (train, validation) in enumerate(self._member_data(X, y, sample_weight)):
+                model = self.model_ if k == 0 else self._keras_build_fn(self._get_metadata(),
+                                                                        member=k)
+                history, best = self._fit_member(model, *train, validation, epochs, total)
+                members.append(model)
+                self.history_.append(history)
+                self.best_epoch_.append(best)
+                if validation is not None and self.calibrate:
+                    held_out.append((model.predict(validation[0], verbose=0),
+                                     class_indices(validation[1])))
+        finally:
+            del self._base_weights
         if len(members) > 1:
             self.model_ = self._compiled(average_models(members))
             self.model_.optimizer.build(self.model_.trainable_variables)  # reloads alike
@@ -371,7 +376,12 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             # LogisticRegression's penalty does not grow with the rows: scale C so that a
             # model fitted on 4/5 of them is regularised like one fitted on all of them.
             C = self.linear_C_ * total / total_weight(y, sample_weight)
-            set_logistic_base(model, X, class_indices(y), C, sample_weight)
+            linear, key = model.get_layer("linear"), (id(y), C)
+            if key in self._base_weights:
+                linear.set_weights(self._base_weights[key])
+            else:
+                set_logistic_base(model, X, class_indices(y), C, sample_weight)
+                self._base_weights[key] = linear.get_weights()
             start = model.get_weights()
         callbacks = []
         if validation is not None and self.patience is not None:

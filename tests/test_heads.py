@@ -468,3 +468,22 @@ def test_standardizer_of_a_spatial_map_is_per_channel():
     assert offset.shape == scale.shape == (24,)
     np.testing.assert_allclose(scale[:4], [*maps.reshape(-1, 4).std(axis=0)[:3], 1.0])
     np.testing.assert_array_equal(scale.reshape(6, 4), np.tile(scale[:4], (6, 1)))
+
+
+def test_models_that_share_their_rows_fit_the_logistic_base_once(data, monkeypatch):
+    """With validation data every model trains on the same rows: one regression serves
+    all of them (it was fitted once per model), and each model starts from it."""
+    import skmtl.heads
+
+    X, y = data
+    calls = []
+    real = skmtl.heads.set_logistic_base
+
+    def counting(model, *args, **kwargs):
+        calls.append(1)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(skmtl.heads, "set_logistic_base", counting)
+    head = MultiBranchClassifier(**{**FAST, "n_models": 3, "epochs": 2}).fit(
+        X[:180], y[:180], validation_data=(X[180:], y[180:]))
+    assert len(calls) == 1 and len(head.history_) == 3
