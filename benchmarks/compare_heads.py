@@ -32,6 +32,7 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import StratifiedKFold
 
 from skmtl import KFoldEnsembleClassifier
+from skmtl.ensemble import fit_with_validation
 from skmtl.pipeline import make_head
 
 SETS = ("hymenoptera", "cats_dogs", "cat_breeds", "birds")
@@ -56,7 +57,10 @@ def make(spec: str):
 
 def fit_predict(head, train: tuple, test: tuple, y, flip: bool) -> np.ndarray:
     if flip:
-        model = clone(head).fit(pd.concat(train, ignore_index=True), np.concatenate([y, y]))
+        # An image and its mirror are one group, as FlipTTAClassifier passes them.
+        model = fit_with_validation(clone(head), pd.concat(train, ignore_index=True),
+                                    np.concatenate([y, y]), None,
+                                    groups=np.tile(np.arange(len(y)), 2))
         return (model.predict_proba(test[0]) + model.predict_proba(test[1])) / 2
     return clone(head).fit(train[0], y).predict_proba(test[0])
 

@@ -176,12 +176,15 @@ def scores_by_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = DEFAU
         The C values tried, sorted.
     scores : ndarray
         Their mean held-out log loss (weighted by rows or sample weights).
+    share : float
+        The mean share of the rows (or sample weights) that a fold trains on.
     """
     grid = np.sort(np.asarray(Cs, dtype=float))
     if grid.size == 0 or np.any(grid <= 0):
         raise ValueError(f"Cs={Cs!r}: give one or more positive values.")
+    splits = _inner_splits(y, cv, random_state, groups)
     folds = [_FoldPath(X, y, train, test, n_classes, sample_weight, max_iter, tol)
-             for train, test in _inner_splits(y, cv, random_state, groups)]
+             for train, test in splits]
     scores: dict[float, float] = {}
     with Parallel(n_jobs=n_jobs, prefer="threads") as parallel:
 
@@ -201,4 +204,6 @@ def scores_by_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = DEFAU
                 if 0 <= j < len(grid) and float(grid[j]) in scores:
                     run(float(np.sqrt(best * grid[j])), best)
     tried = np.array(sorted(scores))
-    return tried, np.array([scores[C] for C in tried])
+    weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    share = float(np.mean([weight[train].sum() / weight.sum() for train, _ in splits]))
+    return tried, np.array([scores[C] for C in tried]), share
