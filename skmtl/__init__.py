@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 # Public name -> module that defines it. Resolved on first access (PEP 562).
 _EXPORTS = {
     "PretrainedFeaturizer": "skmtl.featurizer",
+    "LogisticHeadClassifier": "skmtl.logistic",
     "MultiBranchClassifier": "skmtl.heads",
     "FlipTTAClassifier": "skmtl.ensemble",
     "KFoldEnsembleClassifier": "skmtl.ensemble",

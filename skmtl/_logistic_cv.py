@@ -121,9 +121,13 @@ class _FoldPath:
         return multiclass_log_loss(proba, self.y_test, self.w_test) * total, total
 
 
-def _inner_splits(y: np.ndarray, cv: int, random_state: Any, groups: Any = None) -> list:
-    """Stratified folds; with ``groups``, rows of one group stay on one side."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+def _inner_splits(y: np.ndarray, cv: Any, random_state: Any, groups: Any = None) -> list:
+    """Stratified folds (with ``groups``, rows of one group stay on one side), or the
+    splits of a given cross-validation splitter or iterable."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, check_cv
+
+    if not isinstance(cv, int):
+        return list(check_cv(cv, y, classifier=True).split(np.zeros((len(y), 1)), y, groups))
 
     units = len(y) if groups is None else len(np.unique(groups))
     if units < 2 or np.bincount(y).max() < 2:
@@ -138,7 +142,7 @@ def _inner_splits(y: np.ndarray, cv: int, random_state: Any, groups: Any = None)
 
 
 def scores_by_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = DEFAULT_CS,
-                cv: int = 3, sample_weight: np.ndarray | None = None, groups: Any = None,
+                cv: Any = 3, sample_weight: np.ndarray | None = None, groups: Any = None,
                 patience: int | None = 1, refine: bool = True, max_iter: int = 1000,
                 tol: float = 1e-4, n_jobs: int | None = None,
                 random_state: Any = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -154,8 +158,8 @@ def scores_by_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = DEFAU
         Number of classes of the whole problem.
     Cs : sequence of float
         The path, visited in increasing order.
-    cv : int
-        Number of stratified inner folds.
+    cv : int, cross-validation splitter or iterable
+        Number of stratified inner folds, or the folds.
     sample_weight : ndarray, optional
     groups : array-like, optional
         Rows that must stay in one fold (an image and its mirror).

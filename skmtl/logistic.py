@@ -17,7 +17,7 @@ from skmtl._logistic_cv import DEFAULT_CS, fit_logistic, scores_by_C, softmax_pr
 __all__ = ["LogisticHeadClassifier", "choose_C"]
 
 
-def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv: int = 3,
+def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv: Any = 3,
              sample_weight: np.ndarray | None = None, groups: Any = None, tol: float = 1e-4,
              n_jobs: int | None = None, random_state: Any = 0
              ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -72,8 +72,8 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     Cs : sequence of float, optional
         The path for ``"auto"``; by default the decades from 1e-4 to 100, then the
         half-decades beside the best.
-    cv : int, default=3
-        Inner folds for ``"auto"``.
+    cv : int, cross-validation splitter or iterable, default=3
+        Inner folds for ``"auto"``: stratified (by group with ``groups``) when an int.
     standardize : bool, default=True
         Centre and scale each feature with the training mean and standard deviation.
     class_weight : None, "balanced" or dict
@@ -132,7 +132,7 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "C": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "Cs": ["array-like", None],
-        "cv": [Interval(Integral, 2, None, closed="left")],
+        "cv": [Interval(Integral, 2, None, closed="left"), "cv_object"],
         "standardize": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -200,7 +200,7 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
                 X, labels, len(self.classes_), Cs=self.Cs, cv=self.cv, sample_weight=weights,
                 groups=groups, tol=self.tol, n_jobs=self.n_jobs, random_state=self.random_state)
             if self.verbose:
-                print(f"{type(self).__name__}: C={self.C_:.3g} (inner {self.cv}-fold CV log "
+                print(f"{type(self).__name__}: C={self.C_:.3g} (inner CV log "
                       f"loss {self.cv_log_loss_.min():.4f} over {len(self.Cs_)} values)")
         else:
             self.C_ = float(self.C)
@@ -225,4 +225,5 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -42,6 +42,7 @@ from sklearn.utils.estimator_checks import (
 from skmtl import (
     FlipTTAClassifier,
     KFoldEnsembleClassifier,
+    LogisticHeadClassifier,
     MultiBranchClassifier,
     PretrainedFeaturizer,
 )
@@ -96,7 +97,8 @@ def expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [MultiBranchClassifier(**CHEAP_HEAD), KFoldEnsembleClassifier(LogisticRegression(), cv=3)],
+    [MultiBranchClassifier(**CHEAP_HEAD), KFoldEnsembleClassifier(LogisticRegression(), cv=3),
+     LogisticHeadClassifier()],
     expected_failed_checks=expected_failed_checks,
 )
 def test_scikit_learn_checks(estimator, check):
