@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skmtl._logistic_cv import multiclass_log_loss
 from skmtl._messages import few
 
 __all__ = ["expected_calibration_error", "reliability_table", "score_submission"]
@@ -111,9 +112,8 @@ def score_submission(submission: Any, solution: Any, *, n_bins: int = 15) -> dic
     proba /= proba.sum(axis=1, keepdims=True)
     column = {c: i for i, c in enumerate(classes)}
     labels = np.array([column[t] for t in truth])
-    picked = proba[np.arange(len(labels)), labels]
     return {
-        "log_loss": float(-np.mean(np.log(picked))),
+        "log_loss": multiclass_log_loss(proba, labels),
         "accuracy": float(np.mean(proba.argmax(axis=1) == labels)),
         "ece": expected_calibration_error(proba, labels, n_bins),
         "mean_confidence": float(proba.max(axis=1).mean()),
