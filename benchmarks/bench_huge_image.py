@@ -28,7 +28,7 @@ _MEASURE = """
 import resource, sys
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
-from skmtl.images import prepare_image
+from skmtl.io.images import prepare_image
 size, mode, paths = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with ThreadPoolExecutor(len(paths)) as pool:

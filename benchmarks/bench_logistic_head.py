@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skmtl.logistic import LogisticHeadClassifier
+from skmtl.heads.logistic import LogisticHeadClassifier
 
 LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 

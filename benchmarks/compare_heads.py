@@ -32,8 +32,8 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import StratifiedKFold
 
 from skmtl import KFoldEnsembleClassifier
-from skmtl.ensemble import fit_with_validation
-from skmtl.pipeline import make_head
+from skmtl.ensemble._pipeline_parts import fit_with_validation
+from skmtl.heads import make_head
 
 SETS = ("hymenoptera", "cats_dogs", "cat_breeds", "birds")
 #: The held-out split of each train/held-out set (cat_breeds is cross-validated).

@@ -21,7 +21,7 @@ from compare_heads import HELD_OUT, load, make
 from sklearn.metrics import accuracy_score, log_loss
 
 from skmtl import KFoldEnsembleClassifier
-from skmtl._summary import describe_head
+from skmtl.heads._summary import describe_head
 from skmtl.scoring import expected_calibration_error
 
 

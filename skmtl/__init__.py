@@ -16,22 +16,22 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it. Resolved on first access (PEP 562).
 _EXPORTS = {
-    "PretrainedFeaturizer": "skmtl.featurizer",
-    "LogisticHeadClassifier": "skmtl.logistic",
-    "MultiBranchClassifier": "skmtl.heads",
-    "FlipTTAClassifier": "skmtl.ensemble",
-    "KFoldEnsembleClassifier": "skmtl.ensemble",
-    "SkipUnreadable": "skmtl.unreadable",
+    "PretrainedFeaturizer": "skmtl.features.featurizer",
+    "LogisticHeadClassifier": "skmtl.heads.logistic",
+    "MultiBranchClassifier": "skmtl.heads.multibranch",
+    "FlipTTAClassifier": "skmtl.ensemble.flip",
+    "KFoldEnsembleClassifier": "skmtl.ensemble.kfold",
+    "SkipUnreadable": "skmtl.ensemble.unreadable",
     "make_transfer_pipeline": "skmtl.pipeline",
     "build_backbone": "skmtl.backbones",
     "list_backbones": "skmtl.backbones",
     "get_backbone_spec": "skmtl.backbones",
-    "load_image_folder": "skmtl.datasets",
-    "load_labels_csv": "skmtl.datasets",
-    "load_test_folder": "skmtl.datasets",
+    "load_image_folder": "skmtl.io.datasets",
+    "load_labels_csv": "skmtl.io.datasets",
+    "load_test_folder": "skmtl.io.datasets",
     "write_submission": "skmtl.submission",
     "validate_submission": "skmtl.submission",
-    "ImageDecodeError": "skmtl.images",
+    "ImageDecodeError": "skmtl.io.images",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,4 +1,7 @@
-"""make_transfer_pipeline: featurizers of several backbones, concatenated, then a head."""
+"""make_transfer_pipeline: featurizers of several backbones, concatenated, then a head.
+
+``make_head`` lives in :mod:`skmtl.heads`; it is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +10,10 @@ from typing import Any
 
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from skmtl.featurizer import PretrainedFeaturizer
+from skmtl.features.featurizer import PretrainedFeaturizer
+from skmtl.heads.factory import make_head
 
 __all__ = ["make_head", "make_transfer_pipeline"]
-
-
-def make_head(head: Any = "logistic", **params: Any) -> Any:
-    """The head named by ``head``: ``"logistic"``, ``"multibranch"`` or an estimator.
-
-    ``"logistic"`` is :class:`skmtl.LogisticHeadClassifier` (standardisation, then L2
-    logistic regression with C chosen by inner cross-validation unless ``C`` is given);
-    ``"multibranch"`` is :class:`skmtl.MultiBranchClassifier`. ``params`` go to the head;
-    an estimator is cloned first, so the caller's object is never changed.
-    """
-    if not isinstance(head, str):
-        from sklearn.base import clone
-
-        return clone(head).set_params(**params) if params else head
-    if head == "logistic":
-        from skmtl.logistic import LogisticHeadClassifier
-
-        return LogisticHeadClassifier(**params)
-    if head == "multibranch":
-        from skmtl.heads import MultiBranchClassifier
-
-        return MultiBranchClassifier(**params)
-    raise ValueError(f"head={head!r}: use 'logistic', 'multibranch' or an estimator.")
 
 
 def make_transfer_pipeline(
@@ -96,7 +77,7 @@ def make_transfer_pipeline(
     ).set_output(transform="pandas")
     head = make_head(head, **(head_params or {}))
     if on_error == "warn":
-        from skmtl.unreadable import SkipUnreadable
+        from skmtl.ensemble.unreadable import SkipUnreadable
 
         head = head if isinstance(head, SkipUnreadable) else SkipUnreadable(head)
     return Pipeline([("features", union), ("head", head)])

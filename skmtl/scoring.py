@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skmtl._logistic_cv import multiclass_log_loss
-from skmtl._messages import few
+from skmtl._utils.messages import few
+from skmtl.heads._logistic_cv import multiclass_log_loss
 
 __all__ = ["expected_calibration_error", "reliability_table", "score_submission"]
 

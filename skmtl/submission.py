@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skmtl._files import atomic_write
-from skmtl._messages import few
+from skmtl._utils.files import atomic_write
+from skmtl._utils.messages import few
 
 __all__ = ["validate_submission", "write_submission"]
 

@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 import pytest
 
-from skmtl.cache import (
+from skmtl.features.store import (
     FeatureCache,
     digest_array,
     digest_bytes,

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from skmtl._callable_key import UnkeyableCallableError, callable_key
+from skmtl.features._callable_key import UnkeyableCallableError, callable_key
 
 
 def compile_function(source: str, name: str = "pre", **globals_):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skmtl.datasets import load_image_folder, load_labels_csv, load_test_folder
+from skmtl.io.datasets import load_image_folder, load_labels_csv, load_test_folder
 from tests.conftest import shared_data
 
 

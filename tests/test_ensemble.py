@@ -192,8 +192,43 @@ def test_grid_search_over_head_parameters_in_two_processes(images, tmp_path):
                                   head_params={"n_models": 1, "epochs": 20,
                                                "learning_rate": 0.01}, **TINY)
     search = GridSearchCV(pipe, {"head__units": [4, 16]}, cv=2, n_jobs=2).fit(X, y)
-    assert search.best_params_["head__units"] in (4, 16) and search.best_score_ > 0.9
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_params_ == search.cv_results_["params"][int(np.argmax(scores))]
+    assert search.best_score_ == scores.max() > 0.9
+    dense = [layer for layer in search.best_estimator_[-1].model_.layers
+             if layer.name.endswith("_dense")]
+    assert dense and {layer.units for layer in dense} == {search.best_params_["head__units"]}
     # the workers shared one cache: one entry per image, no half-written files
     assert len(list(tmp_path.rglob("*.npy"))) == 48
     assert not list(tmp_path.rglob("*.tmp"))
     assert search.best_estimator_[-1].score(search.best_estimator_[0].transform(X), y) > 0.9
+
+
+def _table(n=90, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1, 2], n // 3)
+    X = rng.normal(size=(n, 4)) + y[:, None] * 0.8
+    return X, y
+
+
+def test_kfold_takes_groups_for_a_group_splitter():
+    """cv=GroupKFold with groups: the out-of-fold probabilities are those of
+    cross_val_predict over the same group folds (no group on both sides of a fold)."""
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    X, y = _table()
+    groups = np.arange(len(y)) // 3  # triples of rows, as photos of one animal
+    model = KFoldEnsembleClassifier(LogisticRegression(), cv=GroupKFold(3))
+    model.fit(X, y, groups=groups)
+    expected = cross_val_predict(LogisticRegression(), X, y, cv=GroupKFold(3),
+                                 groups=groups, method="predict_proba")
+    np.testing.assert_allclose(model.oof_proba_, expected, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="groups has 3 entries for 90 rows"):
+        model.fit(X, y, groups=[0, 1, 2])
+
+
+def test_kfold_numpy_integer_cv_is_an_int():
+    X, y = _table()
+    as_int = KFoldEnsembleClassifier(LogisticRegression(), cv=3).fit(X, y)
+    as_numpy = KFoldEnsembleClassifier(LogisticRegression(), cv=np.int64(3)).fit(X, y)
+    np.testing.assert_array_equal(as_numpy.oof_proba_, as_int.oof_proba_)

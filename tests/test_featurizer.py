@@ -12,7 +12,7 @@ from PIL import Image
 from sklearn.base import clone
 
 from skmtl import PretrainedFeaturizer
-from skmtl.images import ImageDecodeError, resize_image
+from skmtl.io.images import ImageDecodeError, resize_image
 
 SIZE = 32
 

@@ -20,16 +20,16 @@ from sklearn.model_selection import (
     cross_val_predict,
 )
 
-from skmtl._branches import resolve_branches
-from skmtl._logistic_base import logistic_weights
-from skmtl._member_folds import validation_splits
-from skmtl.heads import (
+from skmtl.heads import make_head
+from skmtl.heads._branches import resolve_branches
+from skmtl.heads._folds import validation_splits
+from skmtl.heads._logistic_base import logistic_weights
+from skmtl.heads.multibranch import (
     MultiBranchClassifier,
     apply_temperature,
     find_branches,
     fit_temperature,
 )
-from skmtl.pipeline import make_head
 
 FAST = {"epochs": 15, "patience": 4, "units": 16, "batch_size": 64, "l2": 1e-3, "n_models": 1,
         "learning_rate": 0.01}
@@ -265,7 +265,7 @@ def test_logistic_base_alone_when_the_correction_does_not_help(data, monkeypatch
     """When the trained correction scores worse on the held-out rows than the start, it is
     dropped: the head then predicts exactly what make_head("logistic")
     (StandardScaler + LogisticRegression(C=0.01)) predicts."""
-    import skmtl.heads
+    import skmtl.heads.multibranch
 
     X, y = data
     measured = []
@@ -276,7 +276,7 @@ def test_logistic_base_alone_when_the_correction_does_not_help(data, monkeypatch
         return loss + 1.0 if len(measured) == 1 else loss  # 1st: the trained model
 
     held_out_log_loss = skmtl.heads._held_out_log_loss
-    monkeypatch.setattr(skmtl.heads, "_held_out_log_loss", worse_after_training)
+    monkeypatch.setattr(skmtl.heads.multibranch, "_held_out_log_loss", worse_after_training)
     head = MultiBranchClassifier(**FAST).fit(X[:180], y[:180],
                                              validation_data=(X[180:], y[180:]))
     assert len(measured) == 2 and head.best_epoch_ == [0]
@@ -291,7 +291,7 @@ def test_each_model_penalises_its_base_like_a_regression_on_all_rows(data, weigh
     """Three models on 2/3 of the rows each: each base gets C * (all rows / its rows),
     or the ratio of total sample weights, the penalty per row of LogisticRegression(C)
     fitted on every row."""
-    import skmtl.heads
+    import skmtl.heads.multibranch
 
     X, y = data
     weights = np.random.default_rng(1).uniform(0.5, 2, len(y)) if weighted else None
@@ -303,7 +303,7 @@ def test_each_model_penalises_its_base_like_a_regression_on_all_rows(data, weigh
         calls.append((len(labels), C, share))
         return real(model, X, labels, C, sample_weight)
 
-    monkeypatch.setattr(skmtl.heads, "set_logistic_base", recording)
+    monkeypatch.setattr(skmtl.heads.multibranch, "set_logistic_base", recording)
     head = MultiBranchClassifier(**{**FAST, "n_models": 3, "epochs": 2}).fit(
         X, y, sample_weight=weights)
     assert [n for n, _, _ in calls] == [160, 160, 160]  # every row in two training sets
@@ -422,7 +422,12 @@ def test_cross_val_predict_grid_search_and_stacking(data):
     assert proba.shape == (240, 3) and (np.array(["cat", "dog", "fox"])[proba.argmax(1)]
                                         == y).mean() > 0.85
     search = GridSearchCV(MultiBranchClassifier(**FAST), {"units": [4, 16]}, cv=3).fit(X, y)
-    assert search.best_params_["units"] in (4, 16) and search.best_score_ > 0.85
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_params_ == search.cv_results_["params"][int(np.argmax(scores))]
+    assert search.best_score_ == scores.max() > 0.85
+    dense = [layer for layer in search.best_estimator_.model_.layers
+             if layer.name.endswith("_dense")]  # the refit model has the chosen width
+    assert dense and {layer.units for layer in dense} == {search.best_params_["units"]}
     stack = StackingClassifier(
         [("mb", MultiBranchClassifier(**FAST)), ("lr", LogisticRegression(max_iter=500))],
         final_estimator=MultiBranchClassifier(**FAST), cv=3,
@@ -462,7 +467,7 @@ def test_standardize_learns_at_any_feature_scale(data, scale):
 
 
 def test_standardizer_of_a_spatial_map_is_per_channel():
-    from skmtl._branches import standardizer
+    from skmtl.heads._branches import standardizer
 
     rng = np.random.default_rng(0)
     maps = rng.normal(size=(10, 2, 3, 4)) * np.array([1.0, 2.0, 3.0, 0.0])
@@ -475,7 +480,7 @@ def test_standardizer_of_a_spatial_map_is_per_channel():
 def test_models_that_share_their_rows_fit_the_logistic_base_once(data, monkeypatch):
     """With validation data every model trains on the same rows: one regression serves
     all of them (it was fitted once per model), and each model starts from it."""
-    import skmtl.heads
+    import skmtl.heads.multibranch
 
     X, y = data
     calls = []
@@ -485,7 +490,7 @@ def test_models_that_share_their_rows_fit_the_logistic_base_once(data, monkeypat
         calls.append(1)
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(skmtl.heads, "set_logistic_base", counting)
+    monkeypatch.setattr(skmtl.heads.multibranch, "set_logistic_base", counting)
     head = MultiBranchClassifier(**{**FAST, "n_models": 3, "epochs": 2}).fit(
         X[:180], y[:180], validation_data=(X[180:], y[180:]))
     assert len(calls) == 1 and len(head.history_) == 3

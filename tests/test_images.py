@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skmtl.images import (
+from skmtl.io.images import (
     RESIZE_MODES,
     ImageDecodeError,
     decode_image,

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image, ImageFile
 from PIL.JpegImagePlugin import JpegImageFile
 
-import skmtl._large_images as large
-import skmtl.images as images
-from skmtl._inputs import ImageSources
-from skmtl._streaming import extract_features
-from skmtl.images import RESIZE_MODES, decode_image, prepare_image, resize_image
+import skmtl.io._large_images as large
+import skmtl.io.images as images
+from skmtl.features.sources import ImageSources
+from skmtl.features.streaming import extract_features
+from skmtl.io.images import RESIZE_MODES, decode_image, prepare_image, resize_image
 
 
 def picture(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -9,9 +9,9 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
-from skmtl._logistic_cv import DEFAULT_CS, scores_by_C
-from skmtl.logistic import LogisticHeadClassifier
-from skmtl.pipeline import make_head
+from skmtl.heads import make_head
+from skmtl.heads._logistic_cv import DEFAULT_CS, scores_by_C
+from skmtl.heads.logistic import LogisticHeadClassifier
 
 
 def blobs(n_classes: int, per_class: int, n_features: int, spread: float, seed: int = 0):
@@ -108,7 +108,7 @@ def test_path_stops_a_decade_past_the_best_value_then_refines_beside_it():
 
 def test_regression_in_the_row_space_equals_scikit_learns():
     """More features than rows: the fit on the rows' span has scikit-learn's solution."""
-    from skmtl._logistic_cv import fit_logistic
+    from skmtl.heads._logistic_cv import fit_logistic
 
     X, y = blobs(5, 8, 100, spread=1.0)  # 40 rows, 100 features
     X = StandardScaler().fit_transform(X)
@@ -149,6 +149,8 @@ def test_make_head_logistic_is_the_adaptive_head_and_clones_estimators():
     mine = LogisticHeadClassifier()
     tuned = make_head(mine, C=2.0)
     assert tuned.C == 2.0 and mine.C == "auto"  # the caller's estimator is not changed
+    untouched = make_head(mine)  # no parameters: still a copy, so fitting it leaves mine
+    assert untouched is not mine and untouched.get_params() == mine.get_params()
 
 
 def test_groups_keep_near_duplicates_on_one_side_of_the_inner_folds():
@@ -173,7 +175,7 @@ def test_groups_keep_near_duplicates_on_one_side_of_the_inner_folds():
 
 def test_k_fold_progress_names_the_C_each_fold_chose(capsys):
     from skmtl import KFoldEnsembleClassifier
-    from skmtl._summary import describe_head
+    from skmtl.heads._summary import describe_head
 
     X, y = blobs(3, 20, 6, spread=1.0)
     model = KFoldEnsembleClassifier(LogisticHeadClassifier(), cv=3, verbose=True).fit(X, y)

@@ -68,7 +68,7 @@ def test_cross_val_predict_and_grid_search_featurise_each_image_once(
 
 
 def test_two_processes_share_one_cache(photo_files, tmp_path):
-    from skmtl.cache import FeatureCache
+    from skmtl.features.store import FeatureCache
 
     X, y = photo_files
     search = GridSearchCV(pipeline(tmp_path), {"logisticregression__C": [0.01, 1.0]}, cv=2,
@@ -84,7 +84,7 @@ def test_two_processes_share_one_cache(photo_files, tmp_path):
 
 @pytest.mark.shared_data
 def test_hymenoptera_train_to_val_accuracy(tmp_path):
-    from skmtl.datasets import load_image_folder
+    from skmtl.io.datasets import load_image_folder
 
     root = shared_data("hymenoptera")
     train, val = load_image_folder(root / "train"), load_image_folder(root / "val")
@@ -114,7 +114,7 @@ def test_multibranch_pipeline_on_real_photos(photo_files, tmp_path):
 @pytest.mark.shared_data
 def test_hymenoptera_two_backbones_multibranch(tmp_path):
     """docs/measurements.md: the default multi-branch head on Lite0 + Lite1."""
-    from skmtl.datasets import load_image_folder
+    from skmtl.io.datasets import load_image_folder
 
     root = shared_data("hymenoptera")
     train, val = load_image_folder(root / "train"), load_image_folder(root / "val")

@@ -55,7 +55,7 @@ EXPECTED_FAILED_CHECKS = {
     "MultiBranchClassifier": {
         "check_estimator_tags_renamed": (
             "scikeras 0.13's BaseWrapper defines _more_tags without __sklearn_tags__; "
-            "MultiBranchClassifier defines __sklearn_tags__ (skmtl._tags), and "
+            "MultiBranchClassifier defines __sklearn_tags__ (skmtl._utils.tags), and "
             "tests/test_heads.py checks the tags it reports."
         ),
         "check_mixin_order": (

@@ -21,7 +21,7 @@ from skmtl import (
     write_submission,
 )
 from skmtl.cli import main
-from skmtl.datasets import load_image_folder, load_test_folder
+from skmtl.io.datasets import load_image_folder, load_test_folder
 
 TINY = {"weights": None, "input_size": 32, "batch_size": 16}
 
@@ -65,7 +65,7 @@ class _Recorder(LogisticRegression):
 
 
 def test_validation_data_and_groups_reach_the_head_without_nan_rows():
-    from skmtl.ensemble import _fit_accepts, fit_with_validation
+    from skmtl.ensemble._pipeline_parts import _fit_accepts, fit_with_validation
 
     X = np.arange(20, dtype=float).reshape(10, 2)
     X[3] = np.nan
@@ -186,7 +186,7 @@ def test_cli_predict_on_error_overrides_the_saved_setting(folders, tmp_path, cap
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A small fitted model saved through skmtl's own writer, with its checksum."""
-    from skmtl._model_file import save_model
+    from skmtl.cli._model_file import save_model
 
     path = tmp_path_factory.mktemp("model") / "model.joblib"
     X, y = np.random.default_rng(0).normal(size=(20, 2)), np.repeat(["a", "b"], 10)
@@ -235,7 +235,7 @@ def test_a_model_changed_after_fit_is_refused_before_unpickling(saved_model, fol
 
 
 def test_a_model_without_checksum_loads_with_a_warning(saved_model, tmp_path):
-    from skmtl._model_file import load_model
+    from skmtl.cli._model_file import load_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

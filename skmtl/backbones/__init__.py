@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from skmtl._utils.sizes import size_pair
 from skmtl.backbones.registry import BACKBONES, BackboneSpec, get_backbone_spec
 
 __all__ = [
@@ -25,11 +26,8 @@ __all__ = [
 def _as_size(input_size: int | tuple[int, int] | None, spec: BackboneSpec) -> tuple[int, int]:
     if input_size is None:
         return (spec.input_size, spec.input_size)
-    if isinstance(input_size, int):
-        size = (input_size, input_size)
-    else:
-        size = tuple(int(s) for s in input_size)
-    if len(size) != 2 or min(size) < spec.min_size:
+    size = size_pair(input_size, "input_size")
+    if min(size) < spec.min_size:
         raise ValueError(
             f"input_size={input_size!r} is not valid for backbone {spec.name!r}: give one int "
             f"or (height, width), each at least {spec.min_size}."

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from skmtl._config import skmtl_home
-from skmtl._files import atomic_write
+from skmtl._utils.config import skmtl_home
+from skmtl._utils.files import atomic_write
 from skmtl.backbones.torch_weights import load_torch_state_dict
 
 __all__ = [

@@ -17,7 +17,7 @@ DEFAULT_TTA = "none"
 
 def load_training_data(train: str | Path, images: str | Path | None = None) -> Any:
     """A DataFrame with ``path`` and ``label`` from a class-folder tree or a labels CSV."""
-    from skmtl.datasets import load_image_folder, load_labels_csv
+    from skmtl.io.datasets import load_image_folder, load_labels_csv
 
     train = Path(train)
     if train.suffix.lower() == ".csv":
@@ -36,8 +36,8 @@ def build_model(backbones: list[str], *, head: str = DEFAULT_HEAD, cv: int = 5,
     images), so that ``skmtl predict --on-error warn`` works with any saved model.
     """
     from skmtl.ensemble import FlipTTAClassifier, KFoldEnsembleClassifier
+    from skmtl.ensemble.unreadable import SkipUnreadable
     from skmtl.pipeline import make_head, make_transfer_pipeline
-    from skmtl.unreadable import SkipUnreadable
 
     model = make_transfer_pipeline(backbones, head=SkipUnreadable(make_head(head)),
                                    cache=cache, verbose=verbose, on_error=on_error)
@@ -56,7 +56,7 @@ def run_fit(train: str | Path, out: str | Path, *, images: str | Path | None = N
     loading the model. With ``on_error="warn"``, unreadable images are left out of
     training with a warning naming them.
     """
-    from skmtl._model_file import save_model
+    from skmtl.cli._model_file import save_model
 
     data = load_training_data(train, images)
     names = [b.strip() for b in backbones.split(",") if b.strip()]

@@ -26,8 +26,8 @@ def run_predict(model: str | Path, test: str | Path, out: str | Path, *,
     ``on_error`` ("raise" or "warn") overrides the saved featurizers' setting; with
     "warn", unreadable test images get the training class prior and are named on stderr.
     """
-    from skmtl._model_file import load_model
-    from skmtl.datasets import load_test_folder
+    from skmtl.cli._model_file import load_model
+    from skmtl.io.datasets import load_test_folder
     from skmtl.submission import write_submission
 
     estimator = load_model(model)
@@ -45,7 +45,7 @@ def run_predict(model: str | Path, test: str | Path, out: str | Path, *,
                              sample_submission=sample_submission, clip=clip)
     failed = sorted({i for f in _featurizers(estimator) for i, *_ in f.failed_images_})
     if failed:
-        from skmtl._messages import few
+        from skmtl._utils.messages import few
 
         print(f"skmtl predict: warning: {len(failed)} test image(s) could not be read and "
               f"got the training class prior: "
@@ -67,7 +67,7 @@ def _featurizers(estimator: Any) -> Iterator[Any]:
 
 
 def _skips_unreadable(estimator: Any) -> bool:
-    from skmtl.unreadable import SkipUnreadable
+    from skmtl.ensemble.unreadable import SkipUnreadable
 
     def head(model: Any) -> Any:
         model = getattr(model, "head_", model)

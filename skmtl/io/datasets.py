@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from skmtl._messages import few
+from skmtl._utils.messages import few
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "load_labels_csv", "load_test_folder"]
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.utils import _safe_indexing, get_tags
-from sklearn.utils._param_validation import HasMethods
+from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_consistent_length,
@@ -24,7 +23,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from skmtl._messages import few
+from skmtl._utils.messages import few
+from skmtl._utils.sklearn_private import HasMethods, _fit_context, _safe_indexing
+from skmtl.ensemble._pipeline_parts import _fit_accepts, _indexable, fit_with_validation
 
 __all__ = ["SkipUnreadable"]
 
@@ -129,13 +130,12 @@ class SkipUnreadable(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def _fit_accepts(self, name: str) -> bool:
         """Whether ``fit`` passes ``name`` on: when the wrapped head's ``fit`` takes it.
 
-        Read by :func:`skmtl.ensemble.fit_with_validation`, so that held-out images are
-        featurised for early stopping only when the head uses them.
+        Read by :func:`skmtl.ensemble._pipeline_parts.fit_with_validation`, so that
+        held-out images are featurised for early stopping only when the head uses them.
         """
-        from skmtl.ensemble import _fit_accepts
-
         return name in ("validation_data", "groups") and _fit_accepts(self.estimator, name)
 
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: Any, y: Any, validation_data: tuple | None = None,
             groups: Any = None) -> SkipUnreadable:
         """Fit a clone of ``estimator`` on the rows without NaN.
@@ -157,9 +157,6 @@ class SkipUnreadable(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        from skmtl.ensemble import _indexable, fit_with_validation
-
-        self._validate_params()
         if y is None:
             raise ValueError("SkipUnreadable requires y to be passed, but the target y is "
                              "None.")
@@ -206,8 +203,6 @@ class SkipUnreadable(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        from skmtl.ensemble import _indexable
-
         check_is_fitted(self, "estimator_")
         X = _indexable(X)
         bad = self._check_X(X, reset=False)

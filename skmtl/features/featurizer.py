@@ -9,23 +9,23 @@ from typing import Any
 
 import joblib
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skmtl._callable_key import preprocess_cache_name
-from skmtl._inputs import ImageSources, as_image_sources
-from skmtl._seeding import seeded
-from skmtl._streaming import extract_features, report_failures
-from skmtl.backbones import build_backbone, get_backbone_spec
-from skmtl.cache import (
+from skmtl._utils.sklearn_private import HasMethods, Interval, StrOptions, _fit_context
+from skmtl.backbones import get_backbone_spec
+from skmtl.backbones.build import feature_model, model_input_size, tf_device
+from skmtl.features._callable_key import preprocess_cache_name
+from skmtl.features.sources import ImageSources, as_image_sources
+from skmtl.features.store import (
     FeatureCache,
     digest_architecture,
     digest_file,
     digest_weights,
     resolve_cache_location,
 )
-from skmtl.images import RESIZE_MODES, prepare_image
+from skmtl.features.streaming import extract_features, report_failures
+from skmtl.io.images import RESIZE_MODES, prepare_image
 
 __all__ = ["PretrainedFeaturizer"]
 
@@ -222,27 +222,9 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         return self
 
     def _input_size(self) -> tuple[int, int]:
-        if self.input_size is not None:
-            size = self.input_size
-            return (size, size) if isinstance(size, Integral) else tuple(int(s) for s in size)
-        if isinstance(self.backbone, str):
-            native = get_backbone_spec(self.backbone).input_size
-            return (native, native)
-        height, width = self.backbone.input_shape[1:3]
-        if height is None or width is None:
-            raise ValueError("The custom backbone has no fixed input size: set input_size.")
-        return (int(height), int(width))
+        return model_input_size(self.backbone, self.input_size)
 
     # ------------------------------------------------------------------ model
-    def _tf_device(self) -> str:
-        import tensorflow as tf
-
-        if self.device is None:
-            return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
-        if self.device.lower() in ("cpu", "gpu"):
-            return f"/{self.device.upper()}:0"
-        return self.device
-
     def _get_model(self) -> Any:
         model = self.__dict__.get("_model")
         if model is None:
@@ -250,39 +232,9 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         return model
 
     def _build_model(self) -> Any:
-        import keras
-        import tensorflow as tf
-
-        policy = keras.config.dtype_policy()
-        try:
-            keras.config.set_dtype_policy(self.dtype)
-            with tf.device(self._tf_device()):
-                if isinstance(self.backbone, str):
-                    with seeded(self.random_state if self.weights is None else None):
-                        base = build_backbone(
-                            self.backbone, weights=self.weights, input_size=self._input_size()
-                        )
-                else:
-                    base = self.backbone
-                output = base.output if self.layer is None else self._layer(base).output
-                if len(output.shape) == 4 and self.pooling is not None:
-                    pool = {"avg": keras.layers.GlobalAveragePooling2D,
-                            "max": keras.layers.GlobalMaxPooling2D}[self.pooling]
-                    output = pool(name=f"skmtl_{self.pooling}_pool")(output)
-                return keras.Model(base.inputs, output, name=f"{base.name}_features")
-        finally:
-            keras.config.set_dtype_policy(policy)
-
-    def _layer(self, model: Any) -> Any:
-        try:
-            if isinstance(self.layer, str):
-                return model.get_layer(self.layer)
-            return model.layers[self.layer]
-        except (ValueError, IndexError) as exc:
-            raise ValueError(
-                f"layer={self.layer!r} is not a layer of {model.name!r} "
-                f"({len(model.layers)} layers; see model.summary() for names)."
-            ) from exc
+        return feature_model(self.backbone, weights=self.weights, input_size=self.input_size,
+                             layer=self.layer, pooling=self.pooling, dtype=self.dtype,
+                             device=self.device, random_state=self.random_state)
 
     def _preprocess_fn(self) -> Callable:
         if callable(self.preprocess):
@@ -297,7 +249,7 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         if n < self.batch_size:  # a fixed shape avoids retracing for the last batch
             pad = np.zeros((self.batch_size - n, *batch.shape[1:]), batch.dtype)
             batch = np.concatenate([batch, pad])
-        with tf.device(self._tf_device()):
+        with tf.device(tf_device(self.device)):
             out = self._get_model().predict_on_batch(batch)
         return np.asarray(out, dtype=np.float32)[:n].reshape(n, -1)
 

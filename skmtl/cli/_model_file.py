@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from skmtl._files import atomic_write
+from skmtl._utils.files import atomic_write
 
 __all__ = ["checksum_path", "file_sha256", "load_model", "save_model"]
 

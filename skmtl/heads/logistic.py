@@ -6,13 +6,13 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from skmtl._logistic_cv import DEFAULT_CS, fit_logistic, scores_by_C, softmax_proba
+from skmtl._utils.sklearn_private import Interval, StrOptions, _fit_context
+from skmtl.heads._logistic_cv import DEFAULT_CS, fit_logistic, scores_by_C, softmax_proba
 
 __all__ = ["LogisticHeadClassifier", "choose_C"]
 

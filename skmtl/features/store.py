@@ -31,7 +31,7 @@ from typing import Any
 import joblib
 import numpy as np
 
-from skmtl._files import atomic_write
+from skmtl._utils.files import atomic_write
 
 __all__ = [
     "FeatureCache",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from skmtl._logistic_cv import fit_logistic
+from skmtl.heads._logistic_cv import fit_logistic
 
 __all__ = ["base_features", "held_out_log_loss", "logistic_weights", "set_logistic_base"]
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from skmtl import _large_images as _large
-from skmtl._resize import (
+import skmtl.io._large_images as _large
+from skmtl.io.transforms import (
     RESIZE_MODES,
     _checked_fit,
     _fit,
@@ -172,7 +172,7 @@ def decode_image(
 def _decode(data: bytes, path: Any, index: int | None, fit: tuple | None) -> np.ndarray:
     """:func:`decode_image`, then, when ``fit`` is (height, width, mode), resize to it.
 
-    With ``fit``, a large image is decoded small (see :mod:`skmtl._large_images`). All
+    With ``fit``, a large image is decoded small (see :mod:`skmtl.io._large_images`). All
     of it happens within :data:`DECODE_BUDGET`, so the full-size pixels count until the
     resized result alone is left.
     """

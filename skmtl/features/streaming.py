@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from skmtl._inputs import ImageSources
-from skmtl.cache import FeatureCache
+from skmtl.features.sources import ImageSources
+from skmtl.features.store import FeatureCache
 
 __all__ = ["extract_features", "report_failures"]
 

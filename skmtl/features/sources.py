@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from skmtl.cache import digest_array, digest_bytes
-from skmtl.images import decode_image, read_bytes, to_rgb_array
+from skmtl.features.store import digest_array, digest_bytes
+from skmtl.io.images import decode_image, read_bytes, to_rgb_array
 
 __all__ = ["ImageSources", "as_image_sources"]
 

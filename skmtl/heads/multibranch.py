@@ -8,18 +8,18 @@ from typing import Any
 import numpy as np
 from scikeras.wrappers import KerasClassifier
 from sklearn.metrics import accuracy_score
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skmtl._branches import BranchSplitter, find_branches, resolve_branches, standardizer
-from skmtl._head_model import average_models, build_head_model, make_optimizer
-from skmtl._logistic_base import base_features, held_out_log_loss, set_logistic_base
-from skmtl._member_folds import class_indices, total_weight, validation_splits
-from skmtl._seeding import seeded
-from skmtl._tags import ClassifierTagsMixin
-from skmtl._temperature import apply_temperature, fit_temperature
+from skmtl._utils.seeding import seeded
+from skmtl._utils.sklearn_private import Interval, StrOptions
+from skmtl._utils.tags import ClassifierTagsMixin
+from skmtl.heads._branches import BranchSplitter, find_branches, resolve_branches, standardizer
+from skmtl.heads._folds import class_indices, total_weight, validation_splits
+from skmtl.heads._logistic_base import base_features, held_out_log_loss, set_logistic_base
+from skmtl.heads._model import average_models, build_head_model, make_optimizer
+from skmtl.heads._temperature import apply_temperature, fit_temperature
 
 __all__ = [
     "HEAD_DEFAULTS",
@@ -230,7 +230,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     def _initialize(self, X: Any, y: Any = None) -> tuple:
         X, y = super()._initialize(X, y)
-        self._random_state = None  # seeded by skmtl._seeding instead of scikeras
+        self._random_state = None  # seeded by skmtl._utils.seeding instead of scikeras
         return X, y
 
     @property
@@ -333,7 +333,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
             return None
         if self.linear_C != "auto":
             return float(self.linear_C)
-        from skmtl.logistic import choose_C
+        from skmtl.heads.logistic import choose_C
 
         features = base_features(self.model_, X)
         C, _, _ = choose_C(features, class_indices(y), self._get_metadata()["n_classes_"],

@@ -1,7 +1,7 @@
 """The Keras graphs of MultiBranchClassifier: one model, and the average of several.
 
-Plain functions of the head's settings, so that the estimator in :mod:`skmtl.heads` only
-validates, orchestrates training and predicts.
+Plain functions of the head's settings, so that the estimator in
+:mod:`skmtl.heads.multibranch` only validates, orchestrates training and predicts.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Resize decoded images to a backbone's input (re-exported by :mod:`skmtl.images`)."""
+"""Resize decoded images to a backbone's input (re-exported by :mod:`skmtl.io.images`)."""
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from skmtl._utils.sizes import size_pair
 
 __all__ = ["RESIZE_MODES", "resize_image"]
 
@@ -17,12 +18,7 @@ _BILINEAR = Image.Resampling.BILINEAR
 
 
 def _target(size: Any) -> tuple[int, int]:
-    pair = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
-    if len(pair) != 2 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in pair
-    ):
-        raise ValueError(f"size must be a positive int or (height, width), got {size!r}.")
-    return int(pair[0]), int(pair[1])
+    return size_pair(size)
 
 
 def _resample(image: np.ndarray, height: int, width: int, box: Any = None) -> np.ndarray:

@@ -83,7 +83,7 @@ def _library_version(module_name: str) -> str | None:
 
 
 def _file_digest(path: str) -> str:
-    from skmtl.cache import digest_file
+    from skmtl.features.store import digest_file
 
     return digest_file(path)
 
@@ -127,7 +127,7 @@ class _Keyer:
         elif isinstance(obj, np.ndarray | np.generic):
             if np.asarray(obj).dtype.hasobject:
                 raise UnkeyableCallableError(f"{where} is an object array")
-            from skmtl.cache import digest_array
+            from skmtl.features.store import digest_array
 
             self.token("ndarray", digest_array(np.asarray(obj)))
         elif isinstance(obj, types.ModuleType):
