@@ -275,7 +275,7 @@ def test_logistic_base_alone_when_the_correction_does_not_help(data, monkeypatch
         measured.append(loss)
         return loss + 1.0 if len(measured) == 1 else loss  # 1st: the trained model
 
-    held_out_log_loss = skmtl.heads._held_out_log_loss
+    held_out_log_loss = skmtl.heads.multibranch._held_out_log_loss
     monkeypatch.setattr(skmtl.heads.multibranch, "_held_out_log_loss", worse_after_training)
     head = MultiBranchClassifier(**FAST).fit(X[:180], y[:180],
                                              validation_data=(X[180:], y[180:]))
@@ -296,7 +296,7 @@ def test_each_model_penalises_its_base_like_a_regression_on_all_rows(data, weigh
     X, y = data
     weights = np.random.default_rng(1).uniform(0.5, 2, len(y)) if weighted else None
     calls = []
-    real = skmtl.heads.set_logistic_base
+    real = skmtl.heads.multibranch.set_logistic_base
 
     def recording(model, X, labels, C, sample_weight=None):
         share = len(labels) if sample_weight is None else float(np.sum(sample_weight))
@@ -484,7 +484,7 @@ def test_models_that_share_their_rows_fit_the_logistic_base_once(data, monkeypat
 
     X, y = data
     calls = []
-    real = skmtl.heads.set_logistic_base
+    real = skmtl.heads.multibranch.set_logistic_base
 
     def counting(model, *args, **kwargs):
         calls.append(1)

@@ -3,7 +3,7 @@
 Cached images are served first; the others are decoded and resized in a thread pool a
 couple of batches ahead of the backbone, run in fixed-size batches, and each result is
 stored in the cache as soon as it exists. The decoding threads share a budget of decoded
-pixels (:data:`skmtl._large_images.DECODE_BUDGET`), so huge images are not decoded side
+pixels (:data:`skmtl.io._large_images.DECODE_BUDGET`), so huge images are not decoded side
 by side however far ahead the loop reads. An image that cannot be read is recorded, not
 raised, until every other image is done (when there is a cache to keep the work in).
 """

@@ -29,7 +29,7 @@ def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv
     (the rule :class:`MultiBranchClassifier` applies to its models too).
 
     Returns ``(C, Cs tried, mean held-out log loss of each)``; see
-    :func:`skmtl._logistic_cv.scores_by_C`.
+    :func:`skmtl.heads._logistic_cv.scores_by_C`.
     """
     grid, scores, share = scores_by_C(
         X, y, n_classes, Cs=DEFAULT_CS if Cs is None else Cs, cv=cv,
