@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "EfficientNetLite2",
     "converted_weights_path",
     "preprocess_input",
+    "save_converted_weights",
     "weights_available_lite0",
     "weights_available_lite1",
     "weights_available_lite2",
@@ -260,6 +262,23 @@ def _cached_conversion(variant: int, source: Path) -> dict[str, list]:
                       "Set SKMTL_HOME to a writable folder, or to a bundle's skmtl-home.",
                       RuntimeWarning, stacklevel=4)
     return converted
+
+
+def save_converted_weights(variant: int, folder: str | Path) -> Path:
+    """Write the converted ImageNet weights of EfficientNet-Lite``variant`` into ``folder``
+    under the name the cache uses (an offline bundle's ``skmtl-home/weights``); the file."""
+    source = _packaged_pth(variant)
+    cached = converted_weights_path(variant, source)
+    target = Path(folder) / cached.name
+    if not cached.is_file():
+        converted = _cached_conversion(variant, source)
+    if cached.is_file():
+        with open(cached, "rb") as src, atomic_write(target) as f:
+            shutil.copyfileobj(src, f)
+    else:  # the cache could not be written
+        with atomic_write(target) as f:
+            np.savez(f, **_flatten(converted))
+    return target
 
 
 def _flatten(converted: dict[str, list]) -> dict[str, np.ndarray]:
