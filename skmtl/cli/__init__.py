@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``skmtl`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad command line (one line, status 2)
+        return exc.code if isinstance(exc.code, int) else 2
     if not args.debug:  # TensorFlow's C++ start-up chatter is not for users
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

@@ -99,11 +99,11 @@ def run_fit(train: str | Path, out: str | Path, *, images: str | Path | None = N
         weights = parse_weights(weights, names)
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"--batch-size {batch_size}: give a positive number of images.")
-    data = load_training_data(train, images)
     model = build_model(names, head=head, cv=cv, tta=tta, cache=cache, verbose=verbose,
                         on_error=on_error, head_params=head_params, weights=weights,
                         seed=seed, input_size=input_size, batch_size=batch_size,
                         device=device)
+    data = load_training_data(train, images)
     model.fit(data.path, data.label)
     out = Path(out)
     save_model(model, out)
