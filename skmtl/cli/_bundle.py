@@ -40,9 +40,7 @@ WEIGHTS = "weights"
 
 def source_tree() -> Path | None:
     """The source tree skmtl is imported from (with its pyproject.toml), if any."""
-    import skmtl
-
-    root = Path(skmtl.__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # <root>/skmtl/cli/_bundle.py
     return root if (root / "pyproject.toml").is_file() else None
 
 
