@@ -28,6 +28,7 @@ _EXPORTS = {
     "get_backbone_spec": "skmtl.backbones",
     "load_image_folder": "skmtl.io.datasets",
     "load_labels_csv": "skmtl.io.datasets",
+    "load_test_csv": "skmtl.io.datasets",
     "load_test_folder": "skmtl.io.datasets",
     "write_submission": "skmtl.submission",
     "validate_submission": "skmtl.submission",
