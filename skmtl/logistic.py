@@ -72,7 +72,7 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     hundred fine-grained classes of twenty images want a much weaker one (a fixed C that
     suits the first gave 1.3 to 2 times the log loss of a cross-validated C on the
     second). With ``C="auto"`` the features are standardised once, an inner stratified
-    ``cv``-fold cross-validation walks a path of C a decade a step from C=1, to weaker
+    ``cv``-fold cross-validation walks a path of C a decade a step from C=0.1, to weaker
     regularisation while that helps, else to stronger, warm-starting each fold's model from
     the previous C and stopping one decade past the best held-out log loss, then tries the
     half-decades beside the best. The C with the lowest log loss, scaled by the share of
@@ -88,7 +88,7 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     C : "auto" or float, default="auto"
         Inverse L2 strength on standardised features, or ``"auto"`` to choose it.
     Cs : sequence of float, optional
-        The path for ``"auto"``, entered at its value nearest 1; by default the decades
+        The path for ``"auto"``, entered at its value nearest 0.1; by default the decades
         from 1e-4 to 100, then the half-decades beside the best.
     cv : int, cross-validation splitter or iterable, default=3
         Inner folds for ``"auto"``: stratified (by group with ``groups``) when an int.

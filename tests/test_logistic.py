@@ -91,8 +91,8 @@ def test_a_fold_without_a_class_is_charged_for_it():
     assert with_rare - scores[0] * (len(y) - 1) > 5  # -log(1e-4 / ~1) is about 9
 
 
-def test_path_starts_at_1_walks_to_a_decade_past_the_best_value_then_refines_beside_it():
-    """Labels that are mostly noise: C=10 is worse than C=1, so the path walks down from 1
+def test_path_starts_at_0_1_walks_to_a_decade_past_the_best_value_then_refines_beside_it():
+    """Labels that are mostly noise: C=1 is worse than C=0.1, so the path walks down from 0.1
     a decade a step, stops one decade past the best, then tries the half-decades beside it."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 60))
@@ -101,9 +101,9 @@ def test_path_starts_at_1_walks_to_a_decade_past_the_best_value_then_refines_bes
     assert share == pytest.approx(2 / 3, abs=0.01)
     decades = [C for C in Cs if C in DEFAULT_CS]
     score = dict(zip(Cs, scores, strict=True))
-    assert decades[-1] == 10.0 and score[10.0] > score[1.0]  # up once, worse: turn back
+    assert decades[-1] == 1.0 and score[1.0] > score[0.1]  # up once, worse: turn back
     start = DEFAULT_CS.index(decades[0])
-    assert decades == list(DEFAULT_CS[start:DEFAULT_CS.index(10.0) + 1])  # no gaps
+    assert decades == list(DEFAULT_CS[start:DEFAULT_CS.index(1.0) + 1])  # no gaps
     best_decade = min(decades, key=score.get)
     assert best_decade == 0.01 and decades[0] == best_decade / 10  # one decade past, stop
     assert len(decades) < len(DEFAULT_CS)
@@ -113,11 +113,11 @@ def test_path_starts_at_1_walks_to_a_decade_past_the_best_value_then_refines_bes
 
 
 def test_path_with_a_weak_best_penalty_never_visits_the_strong_end():
-    """Separable classes: the path goes up from C=1 and stops a decade past the best, so
+    """Separable classes: the path goes up from C=0.1 and stops a decade past the best, so
     the slow strong-penalty end (1e-4 .. 1e-2) is never fitted."""
     X, y = blobs(50, 6, 40, spread=0.3)
     Cs, scores, _ = scores_by_C(StandardScaler().fit_transform(X), y, 50, cv=3)
-    assert Cs.min() >= 0.3 and Cs[int(np.argmin(scores))] >= 1.0
+    assert Cs.min() >= 0.1 and Cs[int(np.argmin(scores))] >= 1.0
 
 
 def test_row_space_basis_matches_qr_and_gram_blocks():
