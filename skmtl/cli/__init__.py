@@ -19,6 +19,7 @@ __all__ = ["main"]
 COMMANDS = {
     "fit": "skmtl.cli.fit",
     "predict": "skmtl.cli.predict",
+    "finetune": "skmtl.cli.finetune",
     "score": "skmtl.cli.score",
     "backbones": "skmtl.cli.backbones",
     "demo": "skmtl.cli.demo",

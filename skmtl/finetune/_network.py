@@ -14,8 +14,14 @@ import numpy as np
 from skmtl._utils.seeding import seeded
 from skmtl.backbones.build import feature_model
 
-__all__ = ["backbone_layers", "build_network", "head_layer", "layer_groups", "set_trainable",
-           "set_head_weights"]
+__all__ = [
+    "backbone_layers",
+    "build_network",
+    "head_layer",
+    "layer_groups",
+    "set_head_weights",
+    "set_trainable",
+]
 
 HEAD_NAME = "skmtl_softmax"
 DROPOUT_NAME = "skmtl_head_dropout"

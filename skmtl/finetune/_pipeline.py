@@ -66,8 +66,8 @@ def load_one(sources: ImageSources, i: int, size: tuple[int, int], resize: str,
     top, left, h, w = (float(v) for v in box)
     if (h, w) != (1.0, 1.0):
         rows, cols = image.shape[:2]
-        r0, c0 = int(round(top * rows)), int(round(left * cols))
-        r1, c1 = max(r0 + 1, int(round((top + h) * rows))), max(c0 + 1, int(round((left + w) * cols)))
+        r0, c0 = round(top * rows), round(left * cols)
+        r1, c1 = max(r0 + 1, round((top + h) * rows)), max(c0 + 1, round((left + w) * cols))
         image = resize_image(image[r0:r1, c0:c1], size, "squash")
     if flip:
         image = image[:, ::-1]

@@ -30,7 +30,7 @@ def lr_multiplier(schedule: str, step: int, total: int, warmup: float) -> float:
     """
     if schedule == "constant" or total <= 0:
         return 1.0
-    warm = int(round(warmup * total))
+    warm = round(warmup * total)
     if schedule == "one_cycle":
         warm = warm or max(1, total // 4)
         if step < warm:

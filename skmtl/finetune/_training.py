@@ -92,8 +92,10 @@ def _compiled_step(model: Any, optimizers: list, var_groups: list[list]) -> Call
     import tensorflow as tf
 
     flat = [v for group in var_groups for v in group]
+    signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32),
+                 tf.TensorSpec((None,), tf.int32)]
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=signature)  # one trace, the last batch included
     def step(x: Any, y: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
             proba = model(x, training=True)
@@ -147,7 +149,8 @@ def inference_fn(model: Any) -> Callable:
     """``model`` called in inference mode, compiled once."""
     import tensorflow as tf
 
-    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
+    return tf.function(lambda x: model(x, training=False), input_signature=signature)
 
 
 def predict_batches(infer: Callable, batches: Iterable) -> np.ndarray:

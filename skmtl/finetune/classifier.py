@@ -203,8 +203,6 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         return (rows(fit_rows), labels[fit_rows]), (rows(val_rows), labels[val_rows])
 
     def _dtype(self) -> str:
-        import tensorflow as tf
-
         gpu = tf_device(self.device).upper().startswith("/GPU")
         use = self.mixed_precision if self.mixed_precision != "auto" else gpu
         return "mixed_bfloat16" if use else "float32"
