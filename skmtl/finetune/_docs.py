@@ -123,8 +123,9 @@ DOC = """A pretrained CNN fine-tuned end to end on images, as a scikit-learn cla
     Pickling (joblib) stores the network in the native ``.keras`` format inside the
     pickle; a custom backbone with custom layers needs them registered as Keras
     serializable to be loaded again. A network trained on a CPU is slow: an epoch of
-    EfficientNet-Lite0 at 224 px with every layer trainable runs at about 7 images/s on
-    two shared cores (see docs/measurements.md, "Fine-tuning").
+    EfficientNet-Lite0 at 224 px with every layer trainable ran at 4 to 8 images/s on two
+    shared cores (docs/measurements.md, "Fine-tuning"), where frozen features and a
+    head took a fifth of the time and scored as well.
 
     Examples
     --------
