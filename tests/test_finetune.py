@@ -238,11 +238,11 @@ def test_stacking_fine_tuned_models(backbone, images):
     assert stack.score(X, y) >= 0.9
 
 
-def test_kfold_early_stops_each_fold_on_its_held_out_fold(backbone, images):
+def test_kfold_early_stops_each_fold_on_its_held_out_fold(backbone, images, capsys):
     X, y = images
     from sklearn.model_selection import StratifiedKFold
 
-    ensemble = KFoldEnsembleClassifier(tiny(backbone, epochs=1), cv=2).fit(X, y)
+    ensemble = KFoldEnsembleClassifier(tiny(backbone, epochs=1), cv=2, verbose=True).fit(X, y)
     folds = StratifiedKFold(2, shuffle=True, random_state=0).split(X, y)
     for model, (_, held_out) in zip(ensemble.estimators_, folds, strict=True):
         # validated on its 12 held-out images, not on a split of its training images
@@ -251,6 +251,9 @@ def test_kfold_early_stops_each_fold_on_its_held_out_fold(backbone, images):
         assert log_loss(y[held_out], proba, labels=model.classes_) == pytest.approx(
             kept, abs=1e-5)
         np.testing.assert_allclose(ensemble.oof_proba_[held_out], proba, atol=1e-6)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("fold")]
+    assert [line.split("(")[-1] for line in lines] == [
+        f"epoch kept {m.best_epoch_})" for m in ensemble.estimators_]
     np.testing.assert_allclose(
         ensemble.predict_proba(X),
         np.mean([m.predict_proba(X) for m in ensemble.estimators_], axis=0))

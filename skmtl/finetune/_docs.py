@@ -100,9 +100,10 @@ DOC = """A pretrained CNN fine-tuned end to end on images, as a scikit-learn cla
     model_ : keras.Model
         The trained network (softmax output, columns in the order of ``classes_``).
     history_ : dict of lists
-        Per epoch: ``phase`` ("head" or "fine-tune"), ``loss``, ``accuracy``,
-        ``learning_rate``, ``seconds`` and, with validation data, ``val_loss`` and
-        ``val_accuracy``.
+        Per epoch: ``phase`` ("head" or "fine-tune"), ``loss``, ``accuracy`` (on the
+        training images, as trained: with dropout and augmentation), ``learning_rate``
+        (the head's at the epoch's last step; 0 for the logistic head phase), ``seconds``
+        and, with validation data, ``val_loss`` and ``val_accuracy``.
     best_epoch_ : int or None
         1-based epoch (in ``history_``) whose weights were kept; None without validation.
     n_epochs_ : int

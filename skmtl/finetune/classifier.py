@@ -18,12 +18,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+import skmtl.finetune._network as net
 from skmtl._utils.seeding import seeded
 from skmtl._utils.sklearn_private import HasMethods, Interval, StrOptions, _fit_context
 from skmtl.backbones import get_backbone_spec
 from skmtl.backbones.build import model_input_size, tf_device
 from skmtl.features.sources import ImageSources, as_image_sources
-from skmtl.finetune import _network as net
 from skmtl.finetune._docs import DOC
 from skmtl.finetune._persist import model_from_bytes, model_to_bytes
 from skmtl.finetune._pipeline import AUGMENTATIONS, augmentation_draws, make_dataset
