@@ -153,6 +153,21 @@ def test_augmentation_draws_and_crops(images):
                                atol=1e-4)
 
 
+def test_an_unreadable_image_raises_naming_the_file(backbone, images, tmp_path):
+    from PIL import Image
+
+    from skmtl import ImageDecodeError
+
+    X, y = images
+    paths = []
+    for i, image in enumerate(X):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    (tmp_path / "5.png").write_bytes(b"<html>not found</html>")
+    with pytest.raises(ImageDecodeError, match=r"#5 '.*5\.png': an HTML page"):
+        tiny(backbone, epochs=0, validation_fraction=None).fit(paths, y)
+
+
 def test_schedules():
     assert lr_multiplier("cosine", 0, 100, 0.1) == pytest.approx(0.1)
     assert lr_multiplier("cosine", 10, 100, 0.1) == pytest.approx(1.0)

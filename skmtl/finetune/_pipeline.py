@@ -24,7 +24,7 @@ from skmtl.features.sources import ImageSources
 from skmtl.io.images import prepare_image
 from skmtl.io.transforms import resize_image
 
-__all__ = ["AUGMENTATIONS", "augmentation_draws", "load_one", "make_dataset"]
+__all__ = ["AUGMENTATIONS", "augmentation_draws", "load_one", "make_dataset", "raising"]
 
 #: ``augment`` value -> (flip, random resized crop)
 AUGMENTATIONS = {None: (False, False), "flip": (True, False), "crop": (False, True),
@@ -112,3 +112,16 @@ def make_dataset(sources: ImageSources, *, size: tuple[int, int], resize: str,
         images = tf.data.Dataset.zip(
             (images, tf.data.Dataset.from_tensor_slices(np.asarray(labels, np.int32))))
     return images.batch(batch_size).prefetch(2)
+
+
+def raising(dataset: Any, failures: dict) -> Any:
+    """Iterate ``dataset``; an image that could not be read raises its own error (an
+    :class:`~skmtl.ImageDecodeError` naming the file), not TensorFlow's wrapper of it."""
+    import tensorflow as tf
+
+    try:
+        yield from dataset
+    except tf.errors.OpError:
+        if failures:
+            raise failures[min(failures)] from None
+        raise

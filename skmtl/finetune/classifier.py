@@ -26,7 +26,7 @@ from skmtl.backbones.build import model_input_size, tf_device
 from skmtl.features.sources import ImageSources, as_image_sources
 from skmtl.finetune._docs import DOC
 from skmtl.finetune._persist import model_from_bytes, model_to_bytes
-from skmtl.finetune._pipeline import AUGMENTATIONS, augmentation_draws, make_dataset
+from skmtl.finetune._pipeline import AUGMENTATIONS, augmentation_draws, make_dataset, raising
 from skmtl.finetune._schedule import SCHEDULES, lr_multiplier
 from skmtl.finetune._training import Tracker, inference_fn, predict_batches, train_epochs
 from skmtl.io.images import RESIZE_MODES
@@ -221,9 +221,11 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
     def _dataset(self, sources: ImageSources, labels: np.ndarray | None = None, *,
                  flips: Any = None, boxes: Any = None) -> Any:
         """Batches of preprocessed images (and labels) from ``sources``."""
-        return make_dataset(sources, size=self.input_size_, resize=self.resize,
-                            preprocess=self._preprocess_fn(), batch_size=self.batch_size,
-                            labels=labels, flips=flips, boxes=boxes, n_jobs=self.n_jobs)
+        failures: dict = {}
+        return raising(make_dataset(
+            sources, size=self.input_size_, resize=self.resize,
+            preprocess=self._preprocess_fn(), batch_size=self.batch_size, labels=labels,
+            flips=flips, boxes=boxes, n_jobs=self.n_jobs, failures=failures), failures)
 
     def _training_batches(self, sources: ImageSources, labels: np.ndarray,
                           rng: np.random.Generator) -> Callable[[int], Any]:
