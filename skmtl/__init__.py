@@ -21,6 +21,7 @@ _EXPORTS = {
     "MultiBranchClassifier": "skmtl.heads.multibranch",
     "FlipTTAClassifier": "skmtl.ensemble.flip",
     "KFoldEnsembleClassifier": "skmtl.ensemble.kfold",
+    "FineTunedClassifier": "skmtl.finetune.classifier",
     "SkipUnreadable": "skmtl.ensemble.unreadable",
     "make_transfer_pipeline": "skmtl.pipeline",
     "build_backbone": "skmtl.backbones",

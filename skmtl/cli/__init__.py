@@ -20,6 +20,7 @@ __all__ = ["main"]
 COMMANDS = {
     "fit": "skmtl.cli.fit",
     "predict": "skmtl.cli.predict",
+    "finetune": "skmtl.cli.finetune",
     "score": "skmtl.cli.score",
     "bundle": "skmtl.cli.bundle",
     "backbones": "skmtl.cli.backbones",
