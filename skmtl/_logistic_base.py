@@ -15,7 +15,8 @@ import numpy as np
 
 from skmtl._logistic_cv import _regression, row_space
 
-__all__ = ["base_features", "held_out_log_loss", "logistic_weights", "set_logistic_base"]
+__all__ = ["auto_C", "base_features", "held_out_log_loss", "logistic_weights",
+           "model_log_loss", "set_logistic_base"]
 
 
 def logistic_weights(features: np.ndarray, labels: np.ndarray, n_classes: int, C: float,
@@ -71,6 +72,25 @@ def held_out_log_loss(proba: np.ndarray, labels: np.ndarray,
     """Mean (weighted) negative log-probability of the true classes."""
     picked = np.clip(proba[np.arange(len(labels)), labels], 1e-12, None)
     return float(np.average(-np.log(picked), weights=sample_weight))
+
+
+def model_log_loss(model: Any, validation: tuple) -> float:
+    """Log loss of a Keras model on ``(X, y[, sample_weight])`` held out from training."""
+    from skmtl._member_folds import class_indices
+
+    X, y, *weights = validation
+    return held_out_log_loss(model.predict(X, verbose=0), class_indices(y), *weights)
+
+
+def auto_C(model: Any, X: list, labels: np.ndarray, n_classes: int, sample_weight: Any,
+           groups: Any, random_state: Any) -> float:
+    """The C of a base fitted on all of ``X``, chosen once for every model of the head by
+    the inner cross-validation of the ``"logistic"`` head, on what the base sees."""
+    from skmtl.logistic import choose_C
+
+    C, _, _ = choose_C(base_features(model, X), labels, n_classes, sample_weight=sample_weight,
+                       groups=groups, random_state=random_state)
+    return C
 
 
 def base_features(model: Any, X: list) -> np.ndarray:
