@@ -20,7 +20,7 @@ import skmtl  # noqa: E402
 
 project = "skmtl"
 author = "the skmtl authors"
-copyright = "the skmtl authors"  # noqa: A001
+copyright = "the skmtl authors"
 version = release = skmtl.__version__
 
 extensions = [
