@@ -2,8 +2,9 @@
 
 Each runs in a subprocess, as a user runs it (``python examples/<name>.py --quick``), with
 this checkout first on the path. The digits examples need nothing but scikit-learn's data;
-those on ../shared/data skip when it is absent. Figures are checked when matplotlib is
-installed (the ``docs``/``examples`` extras, part of ``dev``).
+those on ../shared/data skip when it is absent; one heavy composition is marked slow.
+Figures are checked when matplotlib is installed (the ``docs``/``examples`` extras, part
+of ``dev``).
 """
 
 from __future__ import annotations
@@ -49,11 +50,20 @@ def _run(name: str, args: list[str], out: Path) -> str:
     return done.stdout
 
 
+#: Left to ``pytest -m slow``: the cat breeds recipe composes the multi-branch head, flips
+#: and K folds, which the other examples run one or two at a time; its quick run trains
+#: 3 folds x 2 Keras members and took 2 minutes of the suite's 15 (the others 10-75 s).
+SLOW = {"cat_breeds_recipe"}
+
+
+def _marks(name: str, data: str | None) -> list:
+    return ([pytest.mark.shared_data] if data else []) + (
+        [pytest.mark.slow] if name in SLOW else [])
+
+
 @pytest.mark.parametrize(
     ("name", "args", "data", "files", "figures"),
-    [pytest.param(*case, id=case[0],
-                  marks=[pytest.mark.shared_data] if case[2] else [])
-     for case in CASES])
+    [pytest.param(*case, id=case[0], marks=_marks(case[0], case[2])) for case in CASES])
 def test_example_runs(name, args, data, files, figures, tmp_path):
     if data is not None:
         shared_data(data)
