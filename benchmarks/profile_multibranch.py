@@ -99,7 +99,7 @@ def main() -> None:
               f"predict {predict:.1f} s; linear_C_ {head.linear_C_}", flush=True)
         print(f"  {held_out}: {100 * accuracy_score(y_test, head.classes_[proba.argmax(1)]):.2f}%"
               f" / {log_loss(y_test, proba, labels=head.classes_):.4f}", flush=True)
-        histories.append({"params": spec, "history": head.history_, "best": head.best_epoch_})
+        histories.append({"params": spec, "history": head.histories_, "best": head.best_epoch_})
         if args.history:
             args.history.write_text(json.dumps(histories))
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             args.out.mkdir(parents=True, exist_ok=True)
             skmtl.write_submission(np.arange(len(proba)), proba, classes,
                                    args.out / "multibranch_heldout.csv")
-            training_curves_figure(fitted.history_, args.out / "multibranch_training.png")
+            training_curves_figure(fitted.histories_, args.out / "multibranch_training.png")
             confusion_matrix_figure(y_test, classes[proba.argmax(1)], classes,
                                     args.out / "multibranch_confusion.png")
     return results

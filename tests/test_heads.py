@@ -146,7 +146,9 @@ def test_early_stopping_restores_the_best_epoch(data):
     noisy = np.random.default_rng(0).permutation(y)  # nothing to learn: overfits at once
     head = MultiBranchClassifier(units=128, dropout=0.0, l2=0.0, epochs=200, patience=4,
                                  learning_rate=0.01, n_models=1, linear_path=False).fit(X, noisy)
-    (history,), (best,) = head.history_, head.best_epoch_
+    (history,), (best,) = head.histories_, head.best_epoch_
+    assert head.history_ is history  # scikeras' format: a dict of per-epoch lists
+    assert all(isinstance(v, list) and len(v) == len(history["loss"]) for v in history.values())
     ran = len(history["loss"])
     assert ran < 200 and "val_loss" in history
     assert best == ran - 4
@@ -224,7 +226,7 @@ def test_fit_uses_groups_for_its_folds(data, monkeypatch):
 
     monkeypatch.setattr(MultiBranchClassifier, "_validation_splits", spy)
     head = MultiBranchClassifier(**{**FAST, "n_models": 2}).fit(X, y, groups=groups)
-    assert len(seen) == 2 and len(head.history_) == 2
+    assert len(seen) == 2 and len(head.histories_) == 2
     for train, val in seen:
         assert not set(groups[train]) & set(groups[val])
     with pytest.raises(ValueError, match=r"groups has shape \(10,\); expected \(240,\)"):
@@ -236,16 +238,16 @@ def test_validation_data_is_used_instead_of_a_split(data, monkeypatch):
     monkeypatch.setattr(MultiBranchClassifier, "_validation_splits",
                         lambda *a: pytest.fail("should not split"))
     head = MultiBranchClassifier(**FAST).fit(X[:180], y[:180], validation_data=(X[180:], y[180:]))
-    assert "val_loss" in head.history_[0]
+    assert "val_loss" in head.histories_[0]
 
 
 def test_class_weight_balanced_and_no_early_stopping(data):
     X, y = data
     head = MultiBranchClassifier(**{**FAST, "patience": None, "epochs": 3},
                                  class_weight="balanced").fit(X, y)
-    assert len(head.history_[0]["loss"]) == 3 and "val_loss" not in head.history_[0]
+    assert len(head.histories_[0]["loss"]) == 3 and "val_loss" not in head.histories_[0]
     no_split = MultiBranchClassifier(**{**FAST, "epochs": 3}, validation_fraction=0).fit(X, y)
-    assert len(no_split.history_[0]["loss"]) == 3 and "val_loss" not in no_split.history_[0]
+    assert len(no_split.histories_[0]["loss"]) == 3 and "val_loss" not in no_split.histories_[0]
 
 
 def test_n_models_early_stop_on_disjoint_folds_and_are_averaged(data, monkeypatch):
@@ -264,7 +266,7 @@ def test_n_models_early_stop_on_disjoint_folds_and_are_averaged(data, monkeypatc
     assert [len(r) for r in validation_rows] == [80] * 3
     np.testing.assert_array_equal(np.sort(np.concatenate(validation_rows)),
                                   np.sort(X["a__0"].to_numpy(dtype=np.float32)))
-    assert len(head.history_) == len(head.best_epoch_) == 3
+    assert len(head.histories_) == len(head.best_epoch_) == 3
     members = [layer for layer in head.model_.layers if layer.name.startswith("head")]
     assert len(members) == 3
     inputs = [X.to_numpy(np.float32)[:, cols] for _, cols, _ in head.branches_]
@@ -565,4 +567,4 @@ def test_models_that_share_their_rows_fit_the_logistic_base_once(data, monkeypat
     monkeypatch.setattr(skmtl.heads.multibranch, "set_logistic_base", counting)
     head = MultiBranchClassifier(**{**FAST, "n_models": 3, "epochs": 2}).fit(
         X[:180], y[:180], validation_data=(X[180:], y[180:]))
-    assert len(calls) == 1 and len(head.history_) == 3
+    assert len(calls) == 1 and len(head.histories_) == 3

@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmtl._utils.seeding import seeded
-from skmtl._utils.sklearn_private import Interval, StrOptions
+from skmtl._utils.sklearn_private import Interval, StrOptions, _fit_context
 from skmtl._utils.tags import ClassifierTagsMixin
 from skmtl.heads._branches import BranchSplitter, find_branches, resolve_branches, standardizer
 from skmtl.heads._folds import class_indices, total_weight, training_batch_size, validation_splits
@@ -138,8 +138,11 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         Name, column indices and spatial shape of each branch.
     standardizers_ : list of (ndarray, ndarray) or None
         Offset and scale of each branch's columns (with ``standardize``).
-    history_ : list of dict
-        Training history (``loss``, ``val_loss``, ...) of each model.
+    history_ : dict of list
+        Training history of the first model, as scikeras gives it: ``loss``,
+        ``val_loss``... each a list with one value per epoch.
+    histories_ : list of dict
+        The history of each model (``history_`` is the first).
     linear_C_ : float or None
         The C of the logistic base on all rows (chosen with ``linear_C="auto"``).
     best_epoch_ : list of int
@@ -255,6 +258,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         return model
 
     # ------------------------------------------------------------------ fitting
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None,
             validation_data: tuple | None = None, groups: Any = None,
             **kwargs: Any) -> MultiBranchClassifier:
@@ -275,7 +279,6 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         -------
         self
         """
-        self._validate_params()
         X, y = validate_data(self, X, y, reset=True, dtype=np.float32, accept_sparse=False)
         check_classification_targets(y)
         if len(np.unique(y)) < 2:
@@ -304,7 +307,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch,
                          **kwargs) -> None:
-        members, held_out, self.history_, self.best_epoch_ = [], [], [], []
+        members, held_out, self.histories_, self.best_epoch_ = [], [], [], []
         total = total_weight(y, sample_weight)
         self.linear_C_ = self._choose_linear_C(X, y, sample_weight)
         self._base_weights: dict = {}  # members that share their rows share the base
@@ -315,7 +318,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
                                                                         member=k)
                 history, best = self._fit_member(model, *train, validation, epochs, total)
                 members.append(model)
-                self.history_.append(history)
+                self.histories_.append(history)
                 self.best_epoch_.append(best)
                 if validation is not None and self.calibrate:
                     held_out.append((model.predict(validation[0], verbose=0),
@@ -325,6 +328,7 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
         if len(members) > 1:
             self.model_ = self._compiled(average_models(members))
             self.model_.optimizer.build(self.model_.trainable_variables)  # reloads alike
+        self.history_ = self.histories_[0]
         self.temperature_ = fit_temperature(held_out) if held_out else 1.0
 
     def _choose_linear_C(self, X: list, y: np.ndarray, sample_weight: Any) -> float | None:
