@@ -83,7 +83,7 @@ def test_branches_by_column_name_are_checked():
     (first, cols, _), (second, cols2, _) = resolve_branches(
         {"x": ["b__0"], "y": ["a__1", "a__0"]}, names, 3)
     assert (first, cols.tolist(), second, cols2.tolist()) == ("x", [2], "y", [1, 0])
-    with pytest.raises(ValueError, match=r"columns that X does not have: \['c__0'\]"):
+    with pytest.raises(ValueError, match="columns that X does not have: c__0"):
         resolve_branches({"x": ["a__0", "c__0"]}, names, 3)
     with pytest.raises(ValueError, match="need a pandas X"):
         resolve_branches({"x": ["a__0"]}, None, 3)

@@ -10,7 +10,7 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
 from skmtl.heads import make_head
-from skmtl.heads._logistic_cv import DEFAULT_CS, scores_by_C
+from skmtl.heads._logistic_cv import DEFAULT_CS, scores_by_C, softmax_proba
 from skmtl.heads.logistic import LogisticHeadClassifier
 
 
@@ -233,3 +233,21 @@ def test_k_fold_progress_names_the_C_each_fold_chose(capsys):
     for line, fold in zip(lines, model.estimators_, strict=True):
         assert line.endswith(f"(C={fold.C_:.3g})")
     assert describe_head(LogisticRegression()) == ""
+
+
+def test_row_space_copes_with_float32_repeated_rows():
+    """float32 features with repeated rows (an image and its mirror, a tiny random model):
+    the Gram matrix is singular and, in float32, indefinite; the fit still equals
+    scikit-learn's on the same rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    from skmtl.heads._logistic_cv import fit_logistic
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(12, 576)).astype(np.float32) * 30 + 5
+    X = np.concatenate([base, base])  # every row twice
+    y = np.tile(np.arange(3), 8)
+    coef, intercept, _ = fit_logistic(X, y, 0.1)
+    reference = LogisticRegression(C=0.1, max_iter=2000).fit(X.astype(np.float64), y)
+    proba = softmax_proba(X @ coef.T + intercept)
+    np.testing.assert_allclose(proba, reference.predict_proba(X), atol=2e-3)

@@ -78,16 +78,29 @@ class RowSpace:
     basis is ``Q = rows.T @ inv(L.T)``: the rows' own coordinates are ``L`` and a coefficient
     ``U`` over them is ``U @ inv(L) @ rows`` over the features. The Gram product and the
     Cholesky factorisation are matrix products, several times faster than a QR factorisation
-    of ``rows.T`` (which ran 5 to 10 times slower on shared cores). A tiny ridge (1e-10 of the
-    mean squared row norm) keeps the factorisation defined when rows repeat.
+    of ``rows.T`` (which ran 5 to 10 times slower on shared cores). It is computed in float64,
+    and a tiny ridge (1e-10 of the mean squared row norm, raised to 1e-7 or 1e-4 if needed)
+    keeps the factorisation defined when rows repeat.
     """
 
     def __init__(self, rows: np.ndarray, gram: np.ndarray | None = None) -> None:
-        gram = rows @ rows.T if gram is None else gram.copy()
-        ridge = 1e-10 * max(float(np.trace(gram)) / len(gram), 1e-300)
-        gram[np.diag_indices_from(gram)] += ridge
+        # In float64: a float32 Gram matrix of a few hundred columns is off by 1e-7 of its
+        # trace, enough to make it indefinite when rows are near-collinear.
+        rows = np.asarray(rows, dtype=np.float64)
+        gram = rows @ rows.T if gram is None else np.array(gram, dtype=np.float64)
+        scale = max(float(np.trace(gram)) / len(gram), 1e-300)
+        for ridge in (1e-10, 1e-7, 1e-4):  # repeated rows (an image and its mirror...)
+            try:
+                shifted = gram.copy()
+                shifted[np.diag_indices_from(shifted)] += ridge * scale
+                self.L = np.linalg.cholesky(shifted)
+                break
+            except np.linalg.LinAlgError:
+                if not np.isfinite(gram).all():
+                    raise ValueError("The features hold NaN or infinite values.") from None
+        else:
+            raise np.linalg.LinAlgError("The rows' Gram matrix is not positive definite.")
         self.rows = rows
-        self.L = np.linalg.cholesky(gram)
 
     def coordinates(self, X: np.ndarray, cross: np.ndarray | None = None) -> np.ndarray:
         """``X @ Q``: rows of X in the basis (``cross``: ``rows @ X.T`` if known)."""
