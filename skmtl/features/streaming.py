@@ -22,9 +22,19 @@ import numpy as np
 from skmtl.features.sources import ImageSources
 from skmtl.features.store import FeatureCache
 
-__all__ = ["extract_features", "report_failures"]
+__all__ = ["default_threads", "extract_features", "report_failures"]
 
 _PREFETCH_BATCHES = 2
+
+
+def default_threads() -> int:
+    """Decoding threads when ``n_jobs=None``: one per CPU core, at most 8.
+
+    Enough that a GPU running a small backbone is not waiting on decoding (Pillow releases
+    the GIL while decoding and resampling); on a CPU-only machine the backbone and the
+    decoders share the cores either way.
+    """
+    return min(8, os.cpu_count() or 1)
 
 
 def extract_features(
@@ -49,48 +59,65 @@ def extract_features(
     """
     out = np.full((len(sources), int(np.prod(feature_shape))), np.nan, dtype=np.float32)
     failures: dict[int, Exception] = {}
-    with ThreadPoolExecutor(n_jobs or min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(n_jobs or default_threads()) as pool:
         todo = _serve_from_cache(sources, cache, out, failures, pool)
         if not todo:
             return out, failures
-        from tqdm.auto import tqdm
-
-        preprocess = make_preprocess()
-        keys = list(todo)
-        with tqdm(total=len(keys), disable=progress is None, **(progress or {})) as bar:
-            for batch_keys, images in _decoded_batches(_try(load), keys, todo, batch_size,
-                                                       pool):
-                good = []
-                for key, image in zip(batch_keys, images, strict=True):
-                    if isinstance(image, Exception):
-                        failures[todo[key][0]] = image
-                        if stop_at_first_error and cache is None:
-                            raise image
-                    else:
-                        good.append((key, image))
-                if good:
-                    batch = preprocess(np.stack([image for _, image in good]))
-                    features = run_model(np.asarray(batch, dtype=np.float32))
-                    for (key, _), row in zip(good, features, strict=True):
-                        out[todo[key]] = row
-                        if cache is not None:
-                            cache.save(key, row.reshape(feature_shape))
-                bar.update(len(batch_keys))
+        try:
+            _compute(sources, load, make_preprocess, run_model, feature_shape, batch_size,
+                     cache, stop_at_first_error, progress, out, failures, todo, pool)
+        finally:
+            if cache is not None:
+                cache.flush()  # what was computed is kept, even when an error stops us
     return out, failures
 
 
+def _compute(sources, load, make_preprocess, run_model, feature_shape, batch_size, cache,
+             stop_at_first_error, progress, out, failures, todo, pool) -> None:
+    """Decode ahead, run the model batch by batch, store each row as it comes."""
+    from tqdm.auto import tqdm
+
+    preprocess = make_preprocess()
+    keys = list(todo)
+    with tqdm(total=len(keys), disable=progress is None, **(progress or {})) as bar:
+        for batch_keys, images in _decoded_batches(_try(load), keys, todo, batch_size, pool):
+            good = []
+            for key, image in zip(batch_keys, images, strict=True):
+                if isinstance(image, Exception):
+                    failures[todo[key][0]] = image
+                    if stop_at_first_error and cache is None:
+                        raise image
+                else:
+                    good.append((key, image))
+            if good:
+                batch = preprocess(np.stack([image for _, image in good]))
+                features = run_model(np.asarray(batch, dtype=np.float32))
+                for (key, _), row in zip(good, features, strict=True):
+                    out[todo[key]] = row
+                    if cache is not None:
+                        cache.save(key, row.reshape(feature_shape))
+            bar.update(len(batch_keys))
+
+
 def _serve_from_cache(sources, cache, out, failures, pool) -> dict[str, list[int]]:
-    """Fill ``out`` from the cache; return the images left to compute, by content key."""
+    """Fill ``out`` from the cache; return the images left to compute, by content key.
+
+    Keys of files come from the stat index where it knows them (no read), the rows from
+    the shards in one gather per shard.
+    """
     if cache is None:
         return {str(i): [i] for i in range(len(sources))}
-    todo: dict[str, list[int]] = {}
-    for i, key in enumerate(pool.map(_try(sources.key), range(len(sources)))):
+    positions, keys = [], []
+    for i, key in enumerate(sources.keys(pool, cache.file_keys)):
         if isinstance(key, Exception):
             failures[i] = key
-        elif (features := cache.load(key)) is not None:
-            out[i] = features.reshape(-1)
         else:
-            todo.setdefault(key, []).append(i)
+            positions.append(i)
+            keys.append(key)
+    found = cache.fill(keys, out, positions)
+    todo: dict[str, list[int]] = {}
+    for j in np.flatnonzero(~found):
+        todo.setdefault(keys[j], []).append(positions[j])
     return todo
 
 
