@@ -22,6 +22,7 @@ COMMANDS = {
     "score": "skmtl.cli.score",
     "backbones": "skmtl.cli.backbones",
     "demo": "skmtl.cli.demo",
+    "cache": "skmtl.cli.cache",
 }
 
 #: Errors a user can fix; anything else is a bug and keeps its traceback.
