@@ -36,10 +36,15 @@ _MEMO: dict[str, tuple[dict[bytes, str], dict[str, int]]] = {}
 _LOCK = threading.Lock()
 
 
-def _stat_id(path: str, st: os.stat_result) -> bytes:
-    text = f"{os.path.abspath(path)}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0" \
-           f"{st.st_ctime_ns}"
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+def _stat_id(path: str, st: os.stat_result, cwd: str | None = None) -> bytes:
+    """Digest of the path (made absolute, not normalised) and the stat that dates it."""
+    if not os.path.isabs(path):
+        path = os.path.join(cwd or os.getcwd(), path)
+    text = f"{path}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+    return _blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+
+
+_blake2b = hashlib.blake2b
 
 
 def _record(stat_id: bytes, key: str) -> bytes:
@@ -102,18 +107,18 @@ class FileKeys:
     def lookup_many(self, paths: list[str]) -> list[tuple[str | None, bytes | None]]:
         """:meth:`lookup` of each path; an unreadable one gives (None, None)."""
         known = {} if self.verify else self._known()
-        now = time.time_ns()
-        found = []
+        settled = time.time_ns() - RACY_NS
+        cwd, stat, found = os.getcwd(), os.stat, []
         for path in paths:
             try:
-                st = os.stat(path)
+                st = stat(path)
             except OSError:
                 found.append((None, None))
                 continue
-            if now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
+            if st.st_mtime_ns > settled or st.st_ctime_ns > settled:
                 found.append((None, None))
                 continue
-            stat_id = _stat_id(path, st)
+            stat_id = _stat_id(path, st, cwd)
             found.append((known.get(stat_id), stat_id))
         return found
 

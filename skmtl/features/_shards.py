@@ -170,7 +170,12 @@ class ShardIndex:
         self.folder = directory / "shards"
         self.values = values
         self.shards: dict[str, Shard] = {}
-        self.where: dict[str, tuple[str, int]] = {}
+        #: content key -> global row id; the rows of shard ``order[i]`` are numbered from
+        #: ``starts[i]``.
+        self.where: dict[str, int] = {}
+        self.order: list[str] = []
+        self.starts: list[int] = []
+        self.total = 0
         self.lock = threading.RLock()
         self.migrated = False
 
@@ -189,7 +194,7 @@ class ShardIndex:
             for name in stale:
                 del self.shards[name]
             if stale:
-                self.where = {}
+                self._rebuild()
             for name in sorted(entries):
                 if name in self.shards:
                     continue
@@ -200,17 +205,24 @@ class ShardIndex:
                 except (DamagedShard, OSError) as exc:
                     self.set_aside(name, exc)
                     continue
-                if not stale:
-                    self._add(name)
-            if stale:
-                for name in sorted(self.shards):
-                    self._add(name)
+                self._add(name)
 
     def _add(self, name: str) -> None:
-        self.where.update((k, (name, i)) for i, k in enumerate(self.shards[name].keys))
+        """Number the new shard's rows after all others: key -> global row id."""
+        keys = self.shards[name].keys
+        self.order.append(name)
+        self.starts.append(self.total)
+        self.where.update(zip(keys, range(self.total, self.total + len(keys)), strict=True))
+        self.total += len(keys)
+
+    def _rebuild(self) -> None:
+        self.where, self.order, self.starts, self.total = {}, [], [], 0
+        for name in sorted(self.shards):
+            self._add(name)
 
     def forget(self) -> None:
-        self.shards, self.where = {}, {}
+        self.shards = {}
+        self._rebuild()
         self.refresh()
 
     def set_aside(self, name: str, exc: Exception) -> None:
@@ -221,7 +233,7 @@ class ShardIndex:
         with contextlib.suppress(OSError):
             os.replace(path, path.with_suffix(".damaged"))
         if self.shards.pop(name, None) is not None:
-            self.where = {k: v for k, v in self.where.items() if v[0] != name}
+            self._rebuild()
 
 
 def _identity(entry: os.DirEntry) -> tuple:

@@ -212,28 +212,26 @@ class FeatureCache:
         positions = np.arange(len(keys)) if positions is None else np.asarray(positions)
         found = np.zeros(len(keys), dtype=bool)
         index = _index_of(self)
-        wanted: dict[str, tuple[list[int], list[int]]] = {}
         with index.lock:
-            where = index.where
-            for j, key in enumerate(keys):
-                loc = where.get(key)
-                if loc is not None:
-                    pos, rows = wanted.setdefault(loc[0], ([], []))
-                    pos.append(j)
-                    rows.append(loc[1])
-            for name, (js, rows) in wanted.items():
-                shard = index.shards.get(name)
-                if shard is None:
+            get = index.where.get
+            ids = np.fromiter((get(k, -1) for k in keys), np.int64, count=len(keys))
+            starts = np.asarray(index.starts + [index.total], np.int64)
+            names = list(index.order)
+            hit = np.flatnonzero(ids >= 0)
+            order = np.argsort(ids[hit], kind="stable")
+            hit, sorted_ids = hit[order], ids[hit][order]
+            bounds = np.searchsorted(sorted_ids, starts)
+            for s, name in enumerate(names):
+                lo, hi = bounds[s], bounds[s + 1]
+                if lo == hi:
                     continue
-                order = np.argsort(rows, kind="stable")
-                js_sorted = np.asarray(js)[order]
                 try:
-                    block = shard.take(np.asarray(rows)[order])
+                    block = index.shards[name].take(sorted_ids[lo:hi] - starts[s])
                 except (DamagedShard, OSError) as exc:
                     index.set_aside(name, exc)
                     continue
-                out[positions[js_sorted]] = block.reshape(len(js_sorted), -1)
-                found[js_sorted] = True
+                _put(out, positions[hit[lo:hi]], block)
+                found[hit[lo:hi]] = True
         for j in np.flatnonzero(~found):
             row = self._pending.get(keys[j])
             if row is not None:
@@ -303,6 +301,15 @@ class FeatureCache:
                 for name, _ in small:
                     (self.shard_folder / name).unlink(missing_ok=True)
                 index.forget()
+
+
+def _put(out: np.ndarray, rows: np.ndarray, block: np.ndarray) -> None:
+    """``out[rows] = block``, as one slice when ``rows`` is a contiguous range."""
+    block = block.reshape(len(rows), -1)
+    if rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
+        out[rows[0] : rows[-1] + 1] = block
+    else:
+        out[rows] = block
 
 
 #: Merge small shards when a folder holds more than this many.

@@ -57,7 +57,9 @@ def extract_features(
     the backbone's framework); ``run_model`` maps a preprocessed float32 batch to one
     flattened row per image. ``progress``: tqdm arguments, or None.
     """
-    out = np.full((len(sources), int(np.prod(feature_shape))), np.nan, dtype=np.float32)
+    # Not np.full: every row is written once (found, computed or NaN for a failure), so
+    # the pages of a large output are touched once.
+    out = np.empty((len(sources), int(np.prod(feature_shape))), dtype=np.float32)
     failures: dict[int, Exception] = {}
     with ThreadPoolExecutor(n_jobs or default_threads()) as pool:
         todo = _serve_from_cache(sources, cache, out, failures, pool)
@@ -106,6 +108,7 @@ def _serve_from_cache(sources, cache, out, failures, pool) -> dict[str, list[int
     the shards in one gather per shard.
     """
     if cache is None:
+        out[:] = np.nan
         return {str(i): [i] for i in range(len(sources))}
     positions, keys = [], []
     for i, key in enumerate(sources.keys(pool, cache.file_keys)):
@@ -115,6 +118,8 @@ def _serve_from_cache(sources, cache, out, failures, pool) -> dict[str, list[int
             positions.append(i)
             keys.append(key)
     found = cache.fill(keys, out, positions)
+    out[list(failures)] = np.nan
+    out[np.asarray(positions, dtype=np.intp)[~found]] = np.nan
     todo: dict[str, list[int]] = {}
     for j in np.flatnonzero(~found):
         todo.setdefault(keys[j], []).append(positions[j])
