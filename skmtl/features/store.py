@@ -215,7 +215,7 @@ class FeatureCache:
         with index.lock:
             get = index.where.get
             ids = np.fromiter((get(k, -1) for k in keys), np.int64, count=len(keys))
-            starts = np.asarray(index.starts + [index.total], np.int64)
+            starts = np.asarray([*index.starts, index.total], np.int64)
             names = list(index.order)
             hit = np.flatnonzero(ids >= 0)
             order = np.argsort(ids[hit], kind="stable")
