@@ -3,9 +3,10 @@
 Cached images are served first (keys from the stat index, rows in one gather per shard);
 the others are decoded and resized in a thread pool a couple of batches ahead of the
 backbone, run in fixed-size batches, and handed to the cache, which writes a shard every
-``flush_rows`` rows and when the loop ends, also when an error or an interrupt ends it. The decoding threads share a budget of decoded
-pixels (:data:`skmtl._large_images.DECODE_BUDGET`), so huge images are not decoded side
-by side however far ahead the loop reads. An image that cannot be read is recorded, not
+``flush_rows`` rows and when the loop ends, also when an error or an interrupt ends it.
+The decoding threads share a budget of decoded pixels
+(:data:`skmtl._large_images.DECODE_BUDGET`), so huge images are not decoded side by side
+however far ahead the loop reads. An image that cannot be read is recorded, not
 raised, until every other image is done (when there is a cache to keep the work in).
 """
 
