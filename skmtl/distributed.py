@@ -53,6 +53,8 @@ _FEATURIZERS: dict[str, tuple[PretrainedFeaturizer, threading.Lock]] = {}
 #: In each worker process: settings token -> models built (1 unless a build failed).
 _BUILDS: dict[str, int] = {}
 _TABLE_LOCK = threading.Lock()
+#: Featurizers (with their models) a worker process keeps.
+_KEEP = 4
 
 
 def featurize_on_dask(featurizer: PretrainedFeaturizer, paths: Sequence[Any], client: Any = None,
@@ -146,6 +148,8 @@ def _run_partition(featurizer: PretrainedFeaturizer, token: str,
     """On a worker: ``transform`` one partition with this process's copy of the featurizer."""
     with _TABLE_LOCK:
         if token not in _FEATURIZERS:
+            while len(_FEATURIZERS) >= _KEEP:  # the oldest model goes (once unused)
+                _FEATURIZERS.pop(next(iter(_FEATURIZERS)))
             _FEATURIZERS[token] = (featurizer, threading.Lock())
         own, lock = _FEATURIZERS[token]
     with lock:
