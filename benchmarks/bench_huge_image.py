@@ -5,7 +5,7 @@
 Writes a 12000x12000 PNG, a 12000x9000 JPEG and four 6000x6000 PNGs to a temporary folder
 (never to the repository), then, each case in a fresh subprocess, measures the peak RSS
 increase (``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after minus before) of
-``skmtl.images.prepare_image(path, size, mode)``: one huge PNG, one huge JPEG ("squash"
+``skmtl.io.images.prepare_image(path, size, mode)``: one huge PNG, one huge JPEG ("squash"
 and "center_crop"), and the four PNGs prepared by four threads at once (what the
 featurizer's read-ahead does). ``--baseline REV`` also runs every case on the ``skmtl``
 package of git revision REV (extracted with ``git archive`` to the temporary folder), to

@@ -42,6 +42,7 @@ import joblib
 import numpy as np
 from sklearn.base import clone
 
+from skmtl._utils.messages import few
 from skmtl.features import PretrainedFeaturizer
 from skmtl.features.sources import as_image_sources
 
@@ -109,7 +110,7 @@ def featurize_on_dask(featurizer: PretrainedFeaturizer, paths: Sequence[Any], cl
               for i, item, err in fails]
     if failed:
         warnings.warn(f"{len(failed)} image(s) could not be read and got NaN features: "
-                      + "; ".join(f"'{item}'" for _, item, _ in failed[:10]),
+                      + few((f"'{item}'" for _, item, _ in failed), 10, "; "),
                       RuntimeWarning, stacklevel=2)
     return rows[inverse]
 

@@ -58,7 +58,7 @@ def reliability_table(proba: np.ndarray, labels: np.ndarray, n_bins: int = 15) -
 
 
 def expected_calibration_error(proba: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
-    """Row-weighted mean |confidence - accuracy| over the bins of :func:`reliability_table`."""
+    """Row-weighted mean ``|confidence - accuracy|`` over the bins of :func:`reliability_table`."""
     table = reliability_table(proba, labels, n_bins)
     gaps = (table.confidence - table.accuracy).abs()
     return float(np.average(gaps, weights=table["count"]))

@@ -133,7 +133,7 @@ def test_multibranch_early_stops_on_each_held_out_fold(images, monkeypatch):
                         lambda *a: pytest.fail("the held-out fold should be used"))
     head = MultiBranchClassifier(units=8, epochs=5, patience=2, n_models=1)
     ens = KFoldEnsembleClassifier(tiny_pipe(head), cv=2).fit(X, y)
-    assert all("val_loss" in m[-1].history_[0] for m in ens.estimators_)
+    assert all("val_loss" in m[-1].histories_[0] for m in ens.estimators_)
 
 
 def test_meta_estimators_clone_and_pickle(images):

@@ -91,19 +91,68 @@ def test_a_fold_without_a_class_is_charged_for_it():
     assert with_rare - scores[0] * (len(y) - 1) > 5  # -log(1e-4 / ~1) is about 9
 
 
-def test_path_stops_a_decade_past_the_best_value_then_refines_beside_it():
-    X, y = blobs(2, 100, 50, spread=3.0)
+def test_path_starts_at_0_1_walks_to_a_decade_past_the_best_value_then_refines_beside_it():
+    """Labels that are mostly noise: C=1 is worse than C=0.1, so the path walks down from 0.1
+    a decade a step, stops one decade past the best, then tries the half-decades beside it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 60))
+    y = (X[:, 0] + 3 * rng.normal(size=300) > 0).astype(int)
     Cs, scores, share = scores_by_C(StandardScaler().fit_transform(X), y, 2, cv=3)
     assert share == pytest.approx(2 / 3, abs=0.01)
     decades = [C for C in Cs if C in DEFAULT_CS]
-    best = Cs[int(np.argmin(scores))]
-    assert decades == list(DEFAULT_CS[: len(decades)]) and len(decades) < len(DEFAULT_CS)
-    best_decade = min(decades, key=lambda C: scores[list(Cs).index(C)])
-    assert decades[-1] == best_decade * 10  # one decade past the best, then stop
+    score = dict(zip(Cs, scores, strict=True))
+    assert decades[-1] == 1.0 and score[1.0] > score[0.1]  # up once, worse: turn back
+    start = DEFAULT_CS.index(decades[0])
+    assert decades == list(DEFAULT_CS[start:DEFAULT_CS.index(1.0) + 1])  # no gaps
+    best_decade = min(decades, key=score.get)
+    assert best_decade == 0.01 and decades[0] == best_decade / 10  # one decade past, stop
+    assert len(decades) < len(DEFAULT_CS)
     halves = sorted(set(Cs) - set(decades))
-    assert halves == pytest.approx([C * f for C in [best_decade] for f in (10**-0.5, 10**0.5)
-                                    if DEFAULT_CS[0] <= C * f <= decades[-1]])
-    assert best in Cs
+    assert halves == pytest.approx([best_decade * f for f in (10**-0.5, 10**0.5)])
+    assert Cs[int(np.argmin(scores))] in (best_decade, *halves)
+
+
+def test_path_with_a_weak_best_penalty_never_visits_the_strong_end():
+    """Separable classes: the path goes up from C=0.1 and stops a decade past the best, so
+    the slow strong-penalty end (1e-4 .. 1e-2) is never fitted."""
+    X, y = blobs(50, 6, 40, spread=0.3)
+    Cs, scores, _ = scores_by_C(StandardScaler().fit_transform(X), y, 50, cv=3)
+    assert Cs.min() >= 0.1 and Cs[int(np.argmin(scores))] >= 1.0
+
+
+def test_row_space_basis_matches_qr_and_gram_blocks():
+    """The Cholesky basis of the rows' Gram matrix spans the rows like QR's (the same
+    coordinates up to the sign of each column), a given Gram matrix gives the same result,
+    and coefficients map to the features and back."""
+    from skmtl.heads._logistic_cv import row_space
+
+    rng = np.random.default_rng(0)
+    X, T, coef = rng.normal(size=(30, 80)), rng.normal(size=(5, 80)), rng.normal(size=(3, 80))
+    basis, Z = row_space(X)
+    _, R = np.linalg.qr(X.T)
+    np.testing.assert_allclose(np.abs(Z), np.abs(R.T), atol=1e-7)
+    np.testing.assert_allclose(basis.coordinates(X), Z, atol=1e-7)
+    Q = X.T @ np.linalg.inv(Z.T)  # the basis over the features: orthonormal
+    np.testing.assert_allclose(Q.T @ Q, np.eye(30), atol=1e-7)
+    np.testing.assert_allclose(basis.coordinates(T), T @ Q, atol=1e-7)
+    np.testing.assert_allclose(basis.to_features(basis.from_features(coef)), coef @ Q @ Q.T,
+                               atol=1e-7)
+    given, Z_given = row_space(X, X @ X.T)
+    np.testing.assert_allclose(Z_given, Z, atol=1e-12)
+    np.testing.assert_allclose(given.coordinates(T, X @ T.T), basis.coordinates(T), atol=1e-9)
+    assert row_space(X.T)[0] is None  # more rows than columns: the features themselves
+
+
+def test_final_fit_starts_from_the_inner_folds_mean_solution():
+    """With C="auto" the fit on all rows starts where the inner folds' models at the best C
+    average out: fewer L-BFGS iterations than a fit from zero at the same C, and the same
+    model to the solver's tolerance."""
+    X, y = blobs(10, 30, 60, spread=3.0, seed=2)
+    auto = LogisticHeadClassifier().fit(X, y)
+    fixed = LogisticHeadClassifier(C=auto.C_).fit(X, y)
+    assert auto.n_iter_ < fixed.n_iter_
+    np.testing.assert_allclose(auto.predict_proba(X), fixed.predict_proba(X), atol=0.005)
+    np.testing.assert_array_equal(auto.predict(X), fixed.predict(X))
 
 
 def test_regression_in_the_row_space_equals_scikit_learns():

@@ -4,15 +4,15 @@ Estimators that take 2D numeric tables (the heads and K-fold averaging) run the 
 ``parametrize_with_checks`` suite; the few checks they are expected to fail are listed in
 ``EXPECTED_FAILED_CHECKS`` with the reason.
 
-``PretrainedFeaturizer`` and ``FlipTTAClassifier`` read images (paths or H x W x C arrays)
-and declare ``input_tags.two_d_array = False``. Every scikit-learn check that fits,
-predicts or transforms feeds a (n_samples, n_features) table of numbers, which is not an
-image set, so scikit-learn skips them for such estimators. For these two we run the
-checks that need no data (``DATA_FREE_CHECKS``) and, in
-``test_image_estimators_follow_the_fit_contract``, the contract those skipped checks
-guard, on real image input: fit returns self and leaves parameters untouched, nothing
-but ``*_`` attributes appear, an unfitted estimator raises ``NotFittedError``, and a
-pickled fitted estimator gives identical output.
+``PretrainedFeaturizer``, ``FlipTTAClassifier`` and ``FineTunedClassifier`` read images
+(paths or H x W x C arrays) and declare ``input_tags.two_d_array = False``. Every
+scikit-learn check that fits, predicts or transforms feeds a (n_samples, n_features)
+table of numbers, which is not an image set, so scikit-learn skips them for such
+estimators. For these three we run the checks that need no data (``DATA_FREE_CHECKS``)
+and, in ``test_image_estimators_follow_the_fit_contract``, the contract those skipped
+checks guard, on real image input: fit returns self and leaves parameters untouched,
+nothing but ``*_`` attributes appear, an unfitted estimator raises ``NotFittedError``,
+and a pickled fitted estimator gives identical output.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skmtl import (
+    FineTunedClassifier,
     FlipTTAClassifier,
     KFoldEnsembleClassifier,
     LogisticHeadClassifier,
@@ -109,7 +110,10 @@ def image_estimators():
     featurizer = PretrainedFeaturizer("mobilenet_v3_small", **TINY)
     pipe = make_pipeline(PretrainedFeaturizer("mobilenet_v3_small", **TINY),
                          LogisticRegression(max_iter=500))
-    return [featurizer, FlipTTAClassifier(pipe)]
+    # epochs=0: the head phase alone (a fit that trains fits is in tests/test_finetune.py)
+    tuned = FineTunedClassifier("mobilenet_v3_small", epochs=0, verbose=0,
+                                validation_fraction=None, **TINY)
+    return [featurizer, FlipTTAClassifier(pipe), tuned]
 
 
 @pytest.mark.parametrize("estimator", image_estimators(), ids=lambda e: type(e).__name__)

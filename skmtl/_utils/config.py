@@ -1,4 +1,10 @@
-"""Where skmtl keeps per-user files (converted weights)."""
+"""Where skmtl keeps per-user files.
+
+``$SKMTL_HOME/weights`` caches converted EfficientNet-Lite weights and
+``$SKMTL_HOME/keras/models`` may hold Keras ImageNet weight files (an offline bundle's
+``skmtl-home``, see ``skmtl bundle``). skmtl only reads them when they exist, so the folder may
+be read-only.
+"""
 
 from __future__ import annotations
 

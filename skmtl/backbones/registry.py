@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BACKBONES", "BackboneSpec", "get_backbone_spec", "resolve"]
+from skmtl._utils.config import skmtl_home
+
+__all__ = ["BACKBONES", "BackboneSpec", "bundled_keras_weights_dir", "get_backbone_spec",
+           "resolve", "stage_keras_weights"]
 
 
 def resolve(dotted: str) -> Any:
@@ -31,6 +37,45 @@ def resolve(dotted: str) -> Any:
 
 def _keras_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def bundled_keras_weights_dir() -> Path:
+    """``$SKMTL_HOME/keras/models``: Keras ImageNet weight files that ship with skmtl's home
+    (an offline bundle's ``skmtl-home``), found there without network."""
+    return skmtl_home() / "keras" / "models"
+
+
+def stage_keras_weights(spec: BackboneSpec) -> Path | None:
+    """Make a weights file of :func:`bundled_keras_weights_dir` visible to Keras.
+
+    Keras looks for ImageNet weights in its own cache (``$KERAS_HOME/models``, or
+    ``/tmp/.keras/models`` when that is not writable) and downloads them when absent. A
+    bundled file is linked (or copied) there; the bundle itself is only read, so it may be
+    read-only. Returns the file Keras will find, or None when nothing is bundled.
+    """
+    if spec.weights_file is None:
+        return None
+    source = bundled_keras_weights_dir() / spec.weights_file
+    if not source.is_file():
+        return None
+    base = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    if not os.access(base if base.exists() else base.parent, os.W_OK):
+        base = Path(tempfile.gettempdir()) / ".keras"  # where keras.utils.get_file goes then
+    target = base / "models" / spec.weights_file
+    if target.is_file():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.symlink_to(source.resolve())
+        except OSError:
+            shutil.copyfile(source, target)
+    except OSError as exc:
+        warnings.warn(f"Could not put the bundled weights '{source}' into the Keras cache "
+                      f"'{target.parent}' ({exc}); Keras will try to download them.",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return target
 
 
 @dataclass(frozen=True)
@@ -97,7 +142,9 @@ class BackboneSpec:
                 return bool(resolve(self.offline)())
             except ImportError:
                 return False
-        return self.weights_file is not None and (_keras_cache_dir() / self.weights_file).is_file()
+        return self.weights_file is not None and any(
+            (folder / self.weights_file).is_file()
+            for folder in (_keras_cache_dir(), bundled_keras_weights_dir()))
 
 
 def _identity(x: Any) -> Any:

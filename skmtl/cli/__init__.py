@@ -1,8 +1,8 @@
 """The ``skmtl`` command line: one module per sub-command, the work done by plain functions.
 
 ``main(argv)`` is the entry point and returns the exit status, so tests call it directly.
-User errors (a missing file, a bad option) print one line and exit with status 2; ``--debug``
-shows the traceback instead.
+User errors (a missing file, a bad option, a bad command line) print one line and exit with
+status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["main"]
 
@@ -19,20 +20,28 @@ __all__ = ["main"]
 COMMANDS = {
     "fit": "skmtl.cli.fit",
     "predict": "skmtl.cli.predict",
+    "finetune": "skmtl.cli.finetune",
     "score": "skmtl.cli.score",
+    "bundle": "skmtl.cli.bundle",
     "backbones": "skmtl.cli.backbones",
     "demo": "skmtl.cli.demo",
     "cache": "skmtl.cli.cache",
 }
 
 #: Errors a user can fix; anything else is a bug and keeps its traceback.
-USER_ERRORS = (FileNotFoundError, ValueError, TypeError, KeyError, PermissionError,
-               ImportError)
+USER_ERRORS = (OSError, ValueError, TypeError, KeyError, ImportError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``skmtl fit: error: ...``), status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="skmtl",
         description="Transfer learning for image classification, the Kaggle way.",
     )
@@ -46,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``skmtl`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad command line (one line, status 2)
+        return exc.code if isinstance(exc.code, int) else 2
     if not args.debug:  # TensorFlow's C++ start-up chatter is not for users
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

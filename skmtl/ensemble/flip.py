@@ -46,16 +46,24 @@ def _stack(frames: list[Any]) -> Any:
 
 
 
+def _mirrors_itself(estimator: Any) -> bool:
+    """An estimator that reads images and mirrors them itself: a ``tta`` parameter and no
+    featurizer (:class:`skmtl.FineTunedClassifier`)."""
+    return "tta" in estimator.get_params(deep=False) and not featurizers_in(estimator)
+
+
 class FlipTTAClassifier(ProbaPredictMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Average predictions on original and horizontally mirrored images.
 
     Parameters
     ----------
-    estimator : Pipeline
+    estimator : Pipeline or FineTunedClassifier
         Featurizer steps (``PretrainedFeaturizer`` or a ``FeatureUnion`` of them) followed
-        by a head; cloned at fit.
+        by a head, or an image model with a ``tta`` parameter
+        (:class:`~skmtl.FineTunedClassifier`, fitted with ``tta="flip"``); cloned at fit.
     augment : bool, default=True
-        Also train the head on the mirrored images (doubling the training set).
+        Also train the head on the mirrored images (doubling the training set); for a
+        fine-tuned model, add random flips to its ``augment``.
 
     Attributes
     ----------
@@ -106,6 +114,8 @@ class FlipTTAClassifier(ProbaPredictMixin, MetaEstimatorMixin, ClassifierMixin, 
         self
         """
         X, y = _checked_X_y(self, X, y)
+        if _mirrors_itself(self.estimator):
+            return self._fit_self_mirroring(X, y, validation_data)
         features, head = split_features_and_head(clone(self.estimator))
         self.features_ = features.fit(X, y)
         original, mirrored = self._both_views(X)
@@ -125,9 +135,22 @@ class FlipTTAClassifier(ProbaPredictMixin, MetaEstimatorMixin, ClassifierMixin, 
         self.classes_ = self.head_.classes_
         return self
 
+    def _fit_self_mirroring(self, X: Any, y: Any, validation_data: Any) -> FlipTTAClassifier:
+        """An image model (FineTunedClassifier): it averages the views itself."""
+        model = clone(self.estimator).set_params(tta="flip")
+        if self.augment and "augment" in model.get_params():
+            model.set_params(augment={None: "flip", "crop": "flip_crop"}.get(
+                model.augment, model.augment))
+        self.features_ = None
+        self.head_ = fit_with_validation(model, X, y, validation_data)
+        self.classes_ = self.head_.classes_
+        return self
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Mean of the head's probabilities on original and mirrored images."""
         check_is_fitted(self, "head_")
+        if self.features_ is None:  # an image model with tta="flip"
+            return self.head_.predict_proba(X)
         original, mirrored = self._both_views(X)
         return (self.head_.predict_proba(original) + self.head_.predict_proba(mirrored)) / 2
 

@@ -328,7 +328,7 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_images, n_features_out_), float32
+        ndarray of shape (n_images, ``n_features_out_``), float32
         """
         check_is_fitted(self, "feature_shape_")
         sources = as_image_sources(X)

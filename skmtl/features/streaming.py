@@ -5,7 +5,7 @@ the others are decoded and resized in a thread pool a couple of batches ahead of
 backbone, run in fixed-size batches, and handed to the cache, which writes a shard every
 ``flush_rows`` rows and when the loop ends, also when an error or an interrupt ends it.
 The decoding threads share a budget of decoded pixels
-(:data:`skmtl._large_images.DECODE_BUDGET`), so huge images are not decoded side by side
+(:data:`skmtl.io._large_images.DECODE_BUDGET`), so huge images are not decoded side by side
 however far ahead the loop reads. An image that cannot be read is recorded, not
 raised, until every other image is done (when there is a cache to keep the work in).
 """
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from skmtl._utils.messages import few
 from skmtl.features.sources import ImageSources
 from skmtl.features.store import FeatureCache
 
@@ -155,17 +156,16 @@ def report_failures(sources: ImageSources, failures: dict[int, Exception], *,
     if not failures:
         return failed
     first = min(failures)
-    listing = "; ".join(f"#{i} {sources.describe(i)}" for i in sorted(failures)[:10])
-    more = f" and {len(failures) - 10} more" if len(failures) > 10 else ""
+    listing = few((f"#{i} {sources.describe(i)}" for i in sorted(failures)), 10, "; ")
     if raise_errors:
         raise type(failures[first])(
-            f"{failures[first]} ({len(failures)} bad image(s) in X: {listing}{more}. "
+            f"{failures[first]} ({len(failures)} bad image(s) in X: {listing}. "
             "Features of all other images are stored in the cache, so a rerun after "
             "fixing them computes only those.)"
         ) from failures[first]
     warnings.warn(
         f"{len(failures)} image(s) could not be read and got NaN features: "
-        f"{listing}{more}. See failed_images_.",
+        f"{listing}. See failed_images_.",
         RuntimeWarning,
         stacklevel=3,
     )

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from skmtl._utils.messages import few
+
 __all__ = ["BranchSplitter", "find_branches", "resolve_branches", "standardizer"]
 
 _SPATIAL = re.compile(r"h(\d+)w(\d+)c(\d+)")
@@ -59,7 +61,7 @@ def resolve_branches(spec: Any, names: Any, n_features: int) -> list:
         index = {n: i for i, n in enumerate(names)}
         missing = [c for cols in spec.values() for c in cols if c not in index]
         if missing:
-            raise ValueError(f"branches name columns that X does not have: {missing[:5]}.")
+            raise ValueError(f"branches name columns that X does not have: {few(missing)}.")
         return [(name, np.asarray([index[c] for c in cols]), None)
                 for name, cols in spec.items()]
     sizes = [int(s) for s in spec]

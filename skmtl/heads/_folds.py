@@ -13,13 +13,27 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-__all__ = ["class_indices", "total_weight", "validation_splits"]
+__all__ = ["MAX_STEPS", "class_indices", "total_weight", "training_batch_size",
+           "validation_splits"]
+
+#: With ``batch_size="auto"``, the most optimizer steps in one epoch: the batch grows with
+#: the rows beyond that, so that ``epochs`` and ``patience`` stand for the same amount of
+#: training on 200 rows as on 3,000, and an epoch of many rows costs few steps.
+MAX_STEPS = 16
 
 
 def class_indices(y: np.ndarray) -> np.ndarray:
     """Integer class of each row of an encoded target (indices or one-hot)."""
     y = np.asarray(y).reshape(len(y), -1)
     return (y[:, 0] if y.shape[1] == 1 else y.argmax(axis=1)).astype(int)
+
+
+def training_batch_size(batch_size: Any, n_rows: int) -> int:
+    """The mini-batch of a model trained on ``n_rows``: ``batch_size``, or for ``"auto"``
+    32 rows, more where an epoch would otherwise take over :data:`MAX_STEPS` steps."""
+    if batch_size != "auto":
+        return int(batch_size)
+    return max(32, -(-n_rows // MAX_STEPS))
 
 
 def total_weight(y: np.ndarray, sample_weight: Any) -> float:

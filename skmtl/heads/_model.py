@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["average_models", "build_head_model", "make_optimizer"]
+__all__ = ["MIN_IMPROVEMENT", "average_models", "build_head_model", "early_stopping",
+           "make_optimizer"]
+
+#: The share by which the held-out loss must fall for early stopping to count an epoch as
+#: better. Far below the noise of a validation fold's mean log loss (a few percent for
+#: hundreds of rows), it only stops a loss that creeps down in its fourth digit: on birds
+#: (2,903 rows, 100 classes) models ran all 200 epochs for a 0.4% fall (0.3566 -> 0.3553).
+MIN_IMPROVEMENT = 1e-3
 
 
 def build_head_model(branches: list, n_classes: int, *, units: int, dropout: float,
@@ -81,3 +88,19 @@ def make_optimizer(optimizer: Any, learning_rate: float) -> Any:
     classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     return classes[optimizer](learning_rate=learning_rate)
+
+
+def early_stopping(patience: int, min_improvement: float = MIN_IMPROVEMENT) -> Any:
+    """``keras.callbacks.EarlyStopping`` on ``val_loss`` (best weights restored) that
+    counts an epoch as better only when it lowers the best loss by ``min_improvement``
+    of it: a relative ``min_delta``, whatever the scale of the loss."""
+    import keras
+
+    class RelativeEarlyStopping(keras.callbacks.EarlyStopping):
+        def _is_improvement(self, monitor_value: Any, reference_value: Any) -> bool:
+            if reference_value is None:
+                return True
+            return monitor_value < reference_value * (1 - min_improvement)
+
+    return RelativeEarlyStopping(monitor="val_loss", patience=patience,
+                                 restore_best_weights=True)

@@ -29,6 +29,8 @@ def describe_head(model: Any) -> str:
         parts.append(f"C={head.C_:.3g}")
     if getattr(head, "linear_C_", None) is not None:
         parts.append(f"base C={head.linear_C_:.3g}")
-    if getattr(head, "best_epoch_", None) is not None:
-        parts.append(f"epochs kept {list(head.best_epoch_)}")
+    kept = getattr(head, "best_epoch_", None)
+    if kept is not None:  # one epoch (FineTunedClassifier) or one per model
+        parts.append(f"epoch kept {kept}" if isinstance(kept, int) else
+                     f"epochs kept {list(kept)}")
     return ", ".join(parts)

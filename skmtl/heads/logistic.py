@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from skmtl._utils.sklearn_private import Interval, StrOptions, _fit_context
-from skmtl.heads._logistic_cv import DEFAULT_CS, fit_logistic, scores_by_C, softmax_proba
+from skmtl.heads._logistic_cv import DEFAULT_CS, _search, fit_logistic, softmax_proba
 
 __all__ = ["LogisticHeadClassifier", "choose_C"]
 
@@ -29,13 +29,30 @@ def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv
     (the rule :class:`MultiBranchClassifier` applies to its models too).
 
     Returns ``(C, Cs tried, mean held-out log loss of each)``; see
-    :func:`skmtl._logistic_cv.scores_by_C`.
+    :func:`skmtl.heads._logistic_cv.scores_by_C`.
     """
-    grid, scores, share = scores_by_C(
+    C, grid, scores, _ = _choose_C(
+        X, y, n_classes, Cs=Cs, cv=cv, sample_weight=sample_weight, groups=groups, tol=tol,
+        n_jobs=n_jobs, random_state=random_state)
+    return C, grid, scores
+
+
+def _choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any, cv: Any,
+              sample_weight: np.ndarray | None, groups: Any, tol: float, n_jobs: int | None,
+              random_state: Any, gram: np.ndarray | None = None
+              ) -> tuple[float, np.ndarray, np.ndarray, tuple | None]:
+    """:func:`choose_C`, and the mean of the inner folds' solutions at the best C (over the
+    features), where the final fit starts; None when a fold lacks a class."""
+    grid, scores, share, folds = _search(
         X, y, n_classes, Cs=DEFAULT_CS if Cs is None else Cs, cv=cv,
-        sample_weight=sample_weight, groups=groups, tol=tol, n_jobs=n_jobs,
-        random_state=random_state)
-    return float(grid[int(np.argmin(scores))]) * share, grid, scores
+        sample_weight=sample_weight, groups=groups, patience=1, refine=True, max_iter=1000,
+        tol=tol, n_jobs=n_jobs, random_state=random_state, start=None, gram=gram)
+    best = float(grid[int(np.argmin(scores))])
+    init = None
+    if all(len(fold.present) == n_classes for fold in folds):
+        solutions = [fold.solution(best) for fold in folds]
+        init = tuple(np.mean(parts, axis=0) for parts in zip(*solutions, strict=True))
+    return best * share, grid, scores, init
 
 
 def standardisation(X: np.ndarray, sample_weight: np.ndarray | None = None
@@ -55,11 +72,12 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     hundred fine-grained classes of twenty images want a much weaker one (a fixed C that
     suits the first gave 1.3 to 2 times the log loss of a cross-validated C on the
     second). With ``C="auto"`` the features are standardised once, an inner stratified
-    ``cv``-fold cross-validation walks a path of C from strong to weak regularisation a
-    decade a step, warm-starting each fold's model from the previous C and stopping one
-    decade past the best held-out log loss, then tries the half-decades beside the best.
-    The C with the lowest log loss, scaled by the share of rows an inner fold trains on
-    (so that the penalty per row stays the same), is refitted on all rows. Where a fold
+    ``cv``-fold cross-validation walks a path of C a decade a step from C=0.1, to weaker
+    regularisation while that helps, else to stronger, warm-starting each fold's model from
+    the previous C and stopping one decade past the best held-out log loss, then tries the
+    half-decades beside the best. The C with the lowest log loss, scaled by the share of
+    rows an inner fold trains on (so that the penalty per row stays the same), is refitted
+    on all rows, starting from the mean of the inner folds' solutions. Where a fold
     has fewer rows than features (common with CNN features), each regression is solved in
     the span of its rows, which has the same solution at a fraction of the cost.
     Every class is scored in every fold, also one that a fold's training rows lack, so
@@ -70,8 +88,8 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     C : "auto" or float, default="auto"
         Inverse L2 strength on standardised features, or ``"auto"`` to choose it.
     Cs : sequence of float, optional
-        The path for ``"auto"``; by default the decades from 1e-4 to 100, then the
-        half-decades beside the best.
+        The path for ``"auto"``, entered at its value nearest 0.1; by default the decades
+        from 1e-4 to 100, then the half-decades beside the best.
     cv : int, cross-validation splitter or iterable, default=3
         Inner folds for ``"auto"``: stratified (by group with ``groups``) when an int.
     standardize : bool, default=True
@@ -83,7 +101,8 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     tol : float, default=1e-4
         Tolerance of the L-BFGS fits (of each inner step and of the final fit).
     n_jobs : int, optional
-        Threads fitting the inner folds.
+        Threads fitting the inner folds at each step of the path (None: one; up to ``cv``
+        help where cores are free).
     random_state : int, RandomState or None, default=0
         Shuffling of the inner folds.
     verbose : int, default=0
@@ -194,18 +213,22 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
             X = (X - self.mean_) / self.scale_
         else:
             self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        self.Cs_ = self.cv_log_loss_ = None
+        self.Cs_ = self.cv_log_loss_ = init = None
+        # the Gram matrix of the rows serves the inner folds and the final fit alike
+        gram = X @ X.T if len(X) < X.shape[1] else None
         if isinstance(self.C, str):
-            self.C_, self.Cs_, self.cv_log_loss_ = choose_C(
+            self.C_, self.Cs_, self.cv_log_loss_, init = _choose_C(
                 X, labels, len(self.classes_), Cs=self.Cs, cv=self.cv, sample_weight=weights,
-                groups=groups, tol=self.tol, n_jobs=self.n_jobs, random_state=self.random_state)
+                groups=groups, tol=self.tol, n_jobs=self.n_jobs, random_state=self.random_state,
+                gram=gram)
             if self.verbose:
                 print(f"{type(self).__name__}: C={self.C_:.3g} (inner CV log "
                       f"loss {self.cv_log_loss_.min():.4f} over {len(self.Cs_)} values)")
         else:
             self.C_ = float(self.C)
         self.coef_, self.intercept_, self.n_iter_ = fit_logistic(
-            X, labels, self.C_, sample_weight=weights, max_iter=self.max_iter, tol=self.tol)
+            X, labels, self.C_, sample_weight=weights, max_iter=self.max_iter, tol=self.tol,
+            init=init, gram=gram)
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:

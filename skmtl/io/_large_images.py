@@ -2,7 +2,7 @@
 
 A 12000x12000 PNG is 144 million pixels, over half a gigabyte once decoded and more while
 it is converted, yet the backbone sees 224x224 of it. Two mechanisms, both used by
-:func:`skmtl.images.prepare_image` (and so by the featurizer):
+:func:`skmtl.io.images.prepare_image` (and so by the featurizer):
 
 - **Early reduction.** When an image is much larger than what the resize step resamples
   it to, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, through
@@ -104,8 +104,8 @@ class PixelBudget:
                 self._changed.notify_all()
 
 
-#: The process-wide budget that :func:`skmtl.images.decode_image` and
-#: :func:`skmtl.images.prepare_image` decode within.
+#: The process-wide budget that :func:`skmtl.io.images.decode_image` and
+#: :func:`skmtl.io.images.prepare_image` decode within.
 DECODE_BUDGET = PixelBudget(DEFAULT_MAX_PIXELS)
 
 

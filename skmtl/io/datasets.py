@@ -2,7 +2,8 @@
 
 - ``root/<class>/<image>``: :func:`load_image_folder` (path, label);
 - ``labels.csv`` (id -> class) plus an image folder: :func:`load_labels_csv` (id, path, label);
-- an unlabeled test folder: :func:`load_test_folder` (id, path).
+- an unlabeled test folder: :func:`load_test_folder` (id, path);
+- a CSV of test ids (``sample_submission.csv``) plus an image folder: :func:`load_test_csv`.
 
 Nothing is decoded here; problems a person must fix (missing files, duplicate ids, labels
 without images) raise errors that name them, suspicious leftovers warn.
@@ -19,7 +20,13 @@ import pandas as pd
 
 from skmtl._utils.messages import few
 
-__all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "load_labels_csv", "load_test_folder"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "load_image_folder",
+    "load_labels_csv",
+    "load_test_csv",
+    "load_test_folder",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -104,6 +111,46 @@ def load_test_folder(
         raise ValueError(f"Several files share the id {few(dup)} in '{root}' "
                          "(same name, different extension).")
     return frame.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def load_test_csv(
+    csv_path: str | os.PathLike, image_dir: str | os.PathLike, *, id_col: str | None = None
+) -> pd.DataFrame:
+    """Test ids from a CSV (its first column, as in ``sample_submission.csv``) and their
+    images in ``image_dir``: ``<id>`` itself or ``<id><suffix>``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``id`` and ``path``, in CSV order (ids kept as strings).
+
+    Raises
+    ------
+    ValueError
+        An unknown column, duplicate ids, or ids without an image (the message names them).
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"Test ids file '{csv_path}' does not exist.")
+    folder = _folder(image_dir)
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    id_col = table.columns[0] if id_col is None else id_col
+    if id_col not in table.columns:
+        raise ValueError(f"id_col={id_col!r} is not a column of '{csv_path}'; columns: "
+                         f"{list(table.columns)}.")
+    ids = table[id_col].str.strip()
+    if ids.duplicated().any():
+        raise ValueError(f"Duplicate ids in '{csv_path.name}': {few(ids[ids.duplicated()])}.")
+    files = {p.name: p for p in _images_in(folder, IMAGE_EXTENSIONS)[0]}
+    by_stem: dict[str, Path] = {}
+    for p in files.values():
+        by_stem.setdefault(p.stem, p)
+    paths = [files.get(i) or by_stem.get(i) for i in ids]
+    missing = [i for i, p in zip(ids, paths, strict=True) if p is None]
+    if missing:
+        raise ValueError(f"{len(missing)} ids in '{csv_path.name}' have no image in "
+                         f"'{folder}': {few(missing, 10)}.")
+    return pd.DataFrame({"id": list(ids), "path": [str(p) for p in paths]})
 
 
 def load_labels_csv(

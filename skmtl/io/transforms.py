@@ -104,7 +104,7 @@ def _fit(image: np.ndarray, height: int, width: int, mode: str, shape: tuple[int
          box: Any = None) -> np.ndarray:
     """:func:`resize_image`, with crop and pad geometry from ``shape``, the (h, w) of the
     full-size image; ``image`` may be a reduced version of it, with the full image's
-    extent in ``box`` (see :func:`skmtl._large_images.shrink`)."""
+    extent in ``box`` (see :func:`skmtl.io._large_images.shrink`)."""
     nh, nw = _resampled_size(*shape, height, width, mode)
     resized = _resample(image, nh, nw, box)
     if mode == "squash" or (nh, nw) == (height, width):
