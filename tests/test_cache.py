@@ -1,14 +1,19 @@
-"""The per-image feature store on its own (no TensorFlow)."""
+"""The per-image feature store on its own (no TensorFlow): shards, damage, migration,
+concurrent writers, and the persistent stat -> content key index."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import time
 
 import joblib
 import numpy as np
 import pytest
 
+from skmtl.features import store
+from skmtl.features._file_keys import FileKeys
 from skmtl.features.store import (
     FeatureCache,
     digest_array,
@@ -26,10 +31,28 @@ def test_round_trip_and_layout(tmp_path):
     assert cache.load(key) is None
     cache.save(key, np.arange(4, dtype=np.float32))
     np.testing.assert_array_equal(cache.load(key), np.arange(4, dtype=np.float32))
-    assert (cache.directory / key[:2] / f"{key}.npy").is_file()
+    assert not cache.shard_folder.exists()  # kept in memory until flushed
+    cache.flush()
+    assert len(list(cache.shard_folder.glob("*.shard"))) == 1
+    again = FeatureCache(tmp_path, SETTINGS, (4,))
+    np.testing.assert_array_equal(again.load(key), np.arange(4, dtype=np.float32))
     assert json.loads((cache.directory / "settings.json").read_text()) == SETTINGS
-    assert len(cache) == 1
+    assert len(again) == 1
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_fill_gathers_rows_into_positions(tmp_path):
+    cache = FeatureCache(tmp_path, SETTINGS, (2, 2), flush_rows=3)
+    keys = [digest_bytes(bytes([i])) for i in range(10)]
+    for i, key in enumerate(keys):
+        cache.save(key, np.full((2, 2), i, np.float32))
+    cache.flush()
+    assert len(list(cache.shard_folder.glob("*.shard"))) == 4
+    out = np.full((6, 4), -1, np.float32)
+    wanted = [keys[7], "00" * 20, keys[2], keys[7], keys[9]]
+    found = FeatureCache(tmp_path, SETTINGS, (2, 2)).fill(wanted, out, [5, 4, 3, 2, 0])
+    assert found.tolist() == [True, False, True, True, True]
+    assert out[:, 0].tolist() == [9, -1, 7, 2, -1, 7]
 
 
 def test_settings_address_separate_folders(tmp_path):
@@ -37,6 +60,7 @@ def test_settings_address_separate_folders(tmp_path):
     b = FeatureCache(tmp_path, {**SETTINGS, "flip": True}, (4,))
     assert a.directory != b.directory
     a.save("ab" * 20, np.ones(4, np.float32))
+    a.flush()
     assert b.load("ab" * 20) is None
     assert FeatureCache(tmp_path, dict(reversed(SETTINGS.items())), (4,)).directory == a.directory
 
@@ -50,25 +74,77 @@ def test_digests_depend_on_content_dtype_and_shape():
     assert digest_bytes(b"a") != digest_bytes(b"b") and len(digest_bytes(b"a")) == 40
 
 
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [(b"", "empty"), (b"\x93NUMPY garbage", "garbage")],
-)
-def test_damaged_entry_warns_and_reads_as_missing(tmp_path, content, reason):
-    cache = FeatureCache(tmp_path, SETTINGS, (4,))
-    cache.save("cd" * 20, np.ones(4, np.float32))
-    path = cache.directory / "cd" / f"{'cd' * 20}.npy"
-    path.write_bytes(content)
-    with pytest.warns(RuntimeWarning, match=r"Damaged feature cache entry .*cdcd"):
-        assert cache.load("cd" * 20) is None
+def _two_shards(tmp_path):
+    cache = FeatureCache(tmp_path, SETTINGS, (4,), flush_rows=2)
+    keys = [f"{i:02x}" * 20 for i in range(4)]
+    for i, key in enumerate(keys):
+        cache.save(key, np.full(4, i, np.float32))
+    shards = sorted(cache.shard_folder.glob("*.shard"))
+    assert len(shards) == 2
+    assert cache.fill(keys, np.zeros((4, 4), np.float32)).all()  # read (and checked) once
+    time.sleep(0.05)  # the damage below changes the file's mtime/ctime, as in real life
+    return keys, shards
 
 
-def test_wrong_shape_entry_is_damaged(tmp_path):
-    cache = FeatureCache(tmp_path, SETTINGS, (4,))
+@pytest.mark.parametrize("damage", ["truncated", "rows flipped", "keys flipped", "garbage",
+                                    "empty"])
+def test_damaged_shard_is_set_aside_and_nothing_else_lost(tmp_path, damage):
+    keys, shards = _two_shards(tmp_path)
+    data = bytearray(shards[0].read_bytes())
+    if damage == "truncated":
+        data = data[:-3]
+    elif damage == "rows flipped":
+        data[-1] ^= 0xFF
+    elif damage == "keys flipped":
+        data[70] ^= 0xFF
+    elif damage == "garbage":
+        data = bytearray(b"\x93NUMPY garbage" * 20)
+    else:
+        data = bytearray()
+    shards[0].write_bytes(bytes(data))
+    out = np.zeros((4, 4), np.float32)
+    with pytest.warns(RuntimeWarning, match=r"Damaged feature cache shard .*\.shard"):
+        found = FeatureCache(tmp_path, SETTINGS, (4,)).fill(keys, out)
+    assert found.tolist() == [False, False, True, True]  # the first shard held keys 0, 1
+    assert out[2:, 0].tolist() == [2, 3]
+    assert not shards[0].exists() and shards[0].with_suffix(".damaged").exists()
+    assert shards[1].exists()
+
+
+def test_shard_of_another_row_length_is_damaged(tmp_path):
     other = FeatureCache(tmp_path, SETTINGS, (5,))
     other.save("ef" * 20, np.ones(5, np.float32))
-    with pytest.warns(RuntimeWarning, match=r"shape \(5,\)"):
-        assert cache.load("ef" * 20) is None
+    other.flush()
+    with pytest.warns(RuntimeWarning, match=r"5 values per row, expected 4"):
+        assert FeatureCache(tmp_path, SETTINGS, (4,)).load("ef" * 20) is None
+
+
+def test_old_one_npy_per_image_layout_is_migrated(tmp_path):
+    cache = FeatureCache(tmp_path, SETTINGS, (4,))
+    keys = [f"{i:02x}" * 20 for i in range(5)]
+    for i, key in enumerate(keys):  # written as earlier versions did
+        (cache.directory / key[:2]).mkdir(parents=True, exist_ok=True)
+        np.save(cache.directory / key[:2] / f"{key}.npy", np.full(4, i, np.float32))
+    (cache.directory / keys[4][:2] / f"{keys[4]}.npy").write_bytes(b"torn")
+    for i, key in enumerate(keys[:4]):
+        np.testing.assert_array_equal(cache.load(key), np.full(4, i, np.float32))
+    assert cache.load(keys[4]) is None  # a damaged entry is recomputed, as before
+    assert not list(cache.directory.rglob("*.npy"))
+    assert len(list(cache.shard_folder.glob("*.shard"))) == 1
+    assert len(FeatureCache(tmp_path, SETTINGS, (4,))) == 4
+
+
+def test_many_small_shards_are_merged(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "COMPACT_AT", 5)
+    cache = FeatureCache(tmp_path, SETTINGS, (3,), flush_rows=2)
+    keys = [f"{i:02x}" * 20 for i in range(40)]
+    for i, key in enumerate(keys):
+        cache.save(key, np.full(3, i, np.float32))
+    cache.flush()
+    assert len(list(cache.shard_folder.glob("*.shard"))) <= 6
+    out = np.zeros((40, 3), np.float32)
+    assert FeatureCache(tmp_path, SETTINGS, (3,)).fill(keys, out).all()
+    assert out[:, 0].tolist() == list(range(40))
 
 
 def test_resolve_cache_location(tmp_path):
@@ -82,8 +158,6 @@ def test_resolve_cache_location(tmp_path):
 
 
 def test_digest_file_sees_a_rewrite_with_size_and_mtime_restored(tmp_path):
-    import os
-
     path = tmp_path / "weights.bin"
     path.write_bytes(b"A" * 64)
     os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
@@ -100,13 +174,15 @@ def test_digest_file_sees_a_rewrite_with_size_and_mtime_restored(tmp_path):
 
 
 def _writer(location, seed, keys):
-    cache = FeatureCache(location, SETTINGS, (256,))
+    store.COMPACT_AT = 4  # both processes merge shards while the other one writes
+    cache = FeatureCache(location, SETTINGS, (256,), flush_rows=7)
     rng = np.random.default_rng(seed)
     for _ in range(3):
-        for k in keys:
-            cache.save(k, np.full(256, int(k[:2], 16), np.float32) + 0 * rng.random())
-            loaded = cache.load(k)
+        for k in rng.permutation(keys):
+            cache.save(k, np.full(256, int(k[:2], 16), np.float32))
+            loaded = FeatureCache(location, SETTINGS, (256,)).load(k)
             assert loaded is None or loaded[0] == int(k[:2], 16)
+        cache.flush()
 
 
 def test_two_processes_writing_the_same_entries_never_corrupt(tmp_path):
@@ -119,6 +195,59 @@ def test_two_processes_writing_the_same_entries_never_corrupt(tmp_path):
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0, 0]
     cache = FeatureCache(tmp_path, SETTINGS, (256,))
-    for k in keys:
-        np.testing.assert_array_equal(cache.load(k), np.full(256, int(k[:2], 16), np.float32))
-    assert not list(tmp_path.rglob("*.tmp"))
+    out = np.zeros((60, 256), np.float32)
+    assert cache.fill(keys, out).all()
+    np.testing.assert_array_equal(out, np.repeat(np.arange(60, dtype=np.float32), 256)
+                                  .reshape(60, 256))
+    assert len(list(cache.shard_folder.glob("*.shard"))) <= 8  # merged as they went
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.damaged"))
+
+
+# ---------------------------------------------------------------- stat -> content key index
+@pytest.fixture
+def old_file(tmp_path):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"A" * 64)
+    os.utime(path, ns=(1_600_000_000_000_000_000,) * 2)
+    return path
+
+
+def test_file_keys_remembered_across_processes_by_stat(tmp_path, old_file, monkeypatch):
+    monkeypatch.setattr("skmtl.features._file_keys.RACY_NS", 0)
+    index = FileKeys(tmp_path / "fk")
+    [(key, stat_id)] = index.lookup_many([str(old_file)])
+    assert key is None
+    index.remember([(stat_id, digest_bytes(old_file.read_bytes()))])
+    monkeypatch.setattr("skmtl.features._file_keys._MEMO", {})  # as a new process would
+    assert FileKeys(tmp_path / "fk").lookup(str(old_file))[0] == digest_bytes(b"A" * 64)
+    assert FileKeys(tmp_path / "fk", verify=True).lookup(str(old_file))[0] is None
+    # A torn last record (a writer killed mid-write) is ignored, the others still read.
+    [own] = (tmp_path / "fk").glob("*.keys")
+    with open(own, "ab") as f:
+        f.write(b"torn")
+    monkeypatch.setattr("skmtl.features._file_keys._MEMO", {})
+    assert FileKeys(tmp_path / "fk").lookup(str(old_file))[0] == digest_bytes(b"A" * 64)
+
+
+def test_file_keys_miss_after_rewrite_with_size_and_mtime_restored(tmp_path, old_file,
+                                                                  monkeypatch):
+    monkeypatch.setattr("skmtl.features._file_keys.RACY_NS", 0)
+    index = FileKeys(tmp_path / "fk")
+    _, stat_id = index.lookup(str(old_file))
+    index.remember([(stat_id, digest_bytes(b"A" * 64))])
+    assert index.lookup(str(old_file))[0] == digest_bytes(b"A" * 64)
+    before = old_file.stat()
+    time.sleep(0.05)
+    with open(old_file, "r+b") as f:  # in place: same inode, same size
+        f.write(b"B" * 64)
+    os.utime(old_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = old_file.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns)
+    assert index.lookup(str(old_file))[0] is None
+
+
+def test_recently_changed_file_is_not_remembered(tmp_path):
+    path = tmp_path / "new.jpg"
+    path.write_bytes(b"new")
+    assert FileKeys(tmp_path / "fk").lookup(str(path)) == (None, None)

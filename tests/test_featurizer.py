@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 import warnings
 
 import numpy as np
@@ -407,18 +408,95 @@ def test_same_weights_other_architecture_do_not_share_features(tiny, images, tmp
             == make(linear).fit(images)._cache_settings())
 
 
-def test_damaged_cache_entry_is_recomputed_with_a_warning(tiny, images, tmp_path, calls):
+def test_damaged_cache_shard_is_recomputed_with_a_warning(tiny, images, tmp_path, calls):
     feat = make(tiny, cache=tmp_path).fit(images)
     good = feat.transform(images)
-    entries = sorted(tmp_path.rglob("*.npy"))
-    assert len(entries) == 8
-    entries[0].write_bytes(entries[0].read_bytes()[:40])  # truncated
-    np.save(entries[1], np.zeros(3, np.float32))  # wrong shape
-    with pytest.warns(RuntimeWarning, match="Damaged feature cache entry"):
+    [shard] = tmp_path.rglob("*.shard")
+    time.sleep(0.05)
+    data = bytearray(shard.read_bytes())
+    data[-10] ^= 0x55  # one bit pattern in one row
+    shard.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="Damaged feature cache shard"):
         again = feat.transform(images)
     np.testing.assert_array_equal(again, good)
-    assert calls.images == 10
+    assert calls.images == 16
+    feat.transform(images)
+    assert calls.images == 16  # the recomputed rows were stored in a new shard
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+class ReadCounter:
+    """Counts image files read (to hash or to decode)."""
+
+    def __init__(self, monkeypatch):
+        import skmtl.features.sources as sources
+
+        self.paths: list[str] = []
+        original = sources.read_bytes
+
+        def counting(path, **kwargs):
+            self.paths.append(str(path))
+            return original(path, **kwargs)
+
+        monkeypatch.setattr(sources, "read_bytes", counting)
+
+
+@pytest.fixture
+def settled_files(png_files, monkeypatch):
+    """The PNG files, dated in the past (the stat index skips files changed just now)."""
+    import os
+
+    monkeypatch.setattr("skmtl.features._file_keys.RACY_NS", 0)
+    for i, path in enumerate(png_files):
+        os.utime(path, ns=(1_600_000_000_000_000_000 + i,) * 2)
+    return png_files
+
+
+def test_cached_rerun_reads_no_image_file(tiny, settled_files, tmp_path, calls, monkeypatch):
+    feat = make(tiny, cache=tmp_path).fit(settled_files)
+    expected = feat.transform(settled_files)
+    reads = ReadCounter(monkeypatch)
+    np.testing.assert_array_equal(feat.transform(settled_files), expected)
+    assert reads.paths == [] and calls.images == 8
+    # cache_verify=True reads and hashes every file, and finds the same entries.
+    verified = clone(feat).set_params(cache_verify=True).fit(settled_files)
+    np.testing.assert_array_equal(verified.transform(settled_files), expected)
+    assert sorted(reads.paths) == sorted(settled_files) and calls.images == 8
+
+
+def test_file_rewritten_with_size_and_mtime_restored_is_recomputed(tiny, images, tmp_path,
+                                                                   calls, monkeypatch):
+    import os
+
+    monkeypatch.setattr("skmtl.features._file_keys.RACY_NS", 0)
+    first, second = (tmp_path / "a.bmp", tmp_path / "b.bmp")  # same size: uncompressed
+    Image.fromarray(images[0]).save(first)
+    Image.fromarray(images[0][::-1]).save(second)
+    os.utime(first, ns=(1_600_000_000_000_000_000,) * 2)
+    feat = make(tiny, cache=tmp_path / "c").fit([str(first)])
+    feat.transform([str(first)])
+    before = os.stat(first)
+    time.sleep(0.05)
+    with open(first, "r+b") as f:  # in place: same inode, same size
+        f.write(second.read_bytes())
+    os.utime(first, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(first)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns)
+    out = feat.transform([str(first)])
+    assert calls.images == 2  # the new ctime gave it away
+    np.testing.assert_array_equal(out, make(tiny).fit_transform([str(second)]))
+
+
+def test_jit_compile_and_mixed_precision_match_float32(tiny, images):
+    ref = make(tiny).fit_transform(images)
+    jit = make(tiny, jit_compile=True).fit(images)
+    np.testing.assert_allclose(jit.transform(images), ref, rtol=1e-4, atol=1e-4)
+    assert jit._get_model().jit_compile is True
+    assert make(tiny, jit_compile=False).fit(images)._get_model().jit_compile is False
+    mixed = make(tiny, dtype="mixed_float16").fit_transform(images)
+    assert mixed.dtype == np.float32
+    np.testing.assert_allclose(mixed, ref, rtol=2e-2, atol=2e-2)
 
 
 # ---------------------------------------------------------------- bad images

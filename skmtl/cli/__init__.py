@@ -25,6 +25,7 @@ COMMANDS = {
     "bundle": "skmtl.cli.bundle",
     "backbones": "skmtl.cli.backbones",
     "demo": "skmtl.cli.demo",
+    "cache": "skmtl.cli.cache",
 }
 
 #: Errors a user can fix; anything else is a bug and keeps its traceback.

@@ -78,6 +78,10 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
     dtype : str, default="float32"
         Compute dtype: ``"mixed_float16"``/``"mixed_bfloat16"`` speed up GPUs. Features are
         returned as float32 in any case.
+    jit_compile : bool or "auto", default="auto"
+        XLA-compile the forward pass: "auto" is Keras' choice (on with a GPU, off on a
+        CPU-only machine). Not part of the cache key, like ``device``: it changes features
+        only by floating-point rounding.
     cache : None, path or joblib.Memory, default=None
         Where per-image features are stored, in a folder keyed by every setting above: a
         weights file by its content, a custom model by its architecture and weights, a
@@ -86,8 +90,15 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         that references a value which cannot be digested (a random generator, a model,
         an open file...) raises ValueError rather than risk serving another function's
         features: pass ``cache=None`` or make it a plain function.
+    cache_verify : bool, default=False
+        Find each file's cache entry by reading and hashing its bytes. By default a key
+        computed once is remembered for the file's path, inode, size, mtime and ctime
+        (in the cache folder), so a cached rerun does not read the images again; a file
+        rewritten in place, even with its size and mtime restored, gets a new ctime and is
+        read again. Set this when files may change in ways that keep all five (another
+        machine writing through a network file system with coarse timestamps).
     n_jobs : int, default=None
-        Threads that read and decode images (None: up to 4, bounded by the CPU count).
+        Threads that read and decode images (None: one per CPU core, at most 8).
     verbose : bool, default=False
         Show a progress bar while computing features.
     on_error : {"raise", "warn"}, default="raise"
@@ -134,7 +145,9 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, None],
         "dtype": [StrOptions(_DTYPES)],
+        "jit_compile": ["boolean", StrOptions({"auto"})],
         "cache": [str, os.PathLike, joblib.Memory, None],
+        "cache_verify": ["boolean"],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
         "on_error": [StrOptions({"raise", "warn"})],
@@ -155,7 +168,9 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         batch_size: int = 32,
         device: str | None = None,
         dtype: str = "float32",
+        jit_compile: bool | str = "auto",
         cache: Any = None,
+        cache_verify: bool = False,
         n_jobs: int | None = None,
         verbose: bool = False,
         on_error: str = "raise",
@@ -172,7 +187,9 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
         self.dtype = dtype
+        self.jit_compile = jit_compile
         self.cache = cache
+        self.cache_verify = cache_verify
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.on_error = on_error
@@ -232,9 +249,12 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         return model
 
     def _build_model(self) -> Any:
-        return feature_model(self.backbone, weights=self.weights, input_size=self.input_size,
-                             layer=self.layer, pooling=self.pooling, dtype=self.dtype,
-                             device=self.device, random_state=self.random_state)
+        model = feature_model(self.backbone, weights=self.weights, input_size=self.input_size,
+                              layer=self.layer, pooling=self.pooling, dtype=self.dtype,
+                              device=self.device, random_state=self.random_state)
+        if self.jit_compile != "auto":
+            model.jit_compile = bool(self.jit_compile)  # read by predict_on_batch
+        return model
 
     def _preprocess_fn(self) -> Callable:
         if callable(self.preprocess):
@@ -295,7 +315,8 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         location = resolve_cache_location(self.cache)
         if location is None:
             return None
-        return FeatureCache(location, self._cache_settings(), self.feature_shape_)
+        return FeatureCache(location, self._cache_settings(), self.feature_shape_,
+                            verify=self.cache_verify)
 
     # ------------------------------------------------------------------ transform
     def transform(self, X: Any) -> np.ndarray:

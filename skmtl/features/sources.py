@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from skmtl.features._file_keys import FileKeys
 from skmtl.features.store import digest_array, digest_bytes
 from skmtl.io.images import decode_image, read_bytes, to_rgb_array
 
@@ -42,6 +43,36 @@ class ImageSources:
             return digest_bytes(read_bytes(item, index=i))
         return digest_array(item)
 
+    def keys(self, pool: Any, file_keys: FileKeys | None = None) -> list[Any]:
+        """Content key of every image, or the exception raised reading it.
+
+        With ``file_keys``, a file whose path, inode, size, mtime and ctime are remembered
+        is not read; the others are read and hashed in ``pool`` and remembered.
+        """
+        n = len(self.items)
+        if self.kind != "paths" or file_keys is None:
+            return list(pool.map(_attempt(self.key), range(n)))
+        looked = file_keys.lookup_many(self.items)
+        keys: list[Any] = [key for key, _ in looked]
+        missing = [i for i, key in enumerate(keys) if key is None]
+
+        def read(i: int) -> Any:
+            key = self.key(i)
+            stat_id = looked[i][1]
+            return key, (stat_id if stat_id and file_keys.still(self.items[i], stat_id)
+                         else None)
+
+        learned = []
+        for i, got in zip(missing, pool.map(_attempt(read), missing), strict=True):
+            if isinstance(got, Exception):
+                keys[i] = got
+            else:
+                keys[i] = got[0]
+                if got[1] is not None:
+                    learned.append((got[1], got[0]))
+        file_keys.remember(learned)
+        return keys
+
     def decode(self, i: int) -> np.ndarray:
         """Image ``i`` as an RGB array of shape (h, w, 3), uint8 or float32."""
         item = self.items[i]
@@ -52,6 +83,18 @@ class ImageSources:
     def describe(self, i: int) -> str:
         """How to name image ``i`` in messages."""
         return f"'{self.items[i]}'" if self.kind == "paths" else f"array image #{i}"
+
+
+def _attempt(fn: Any) -> Any:
+    """``fn`` returning, not raising, the error of an unreadable image."""
+
+    def call(i: int) -> Any:
+        try:
+            return fn(i)
+        except (ValueError, OSError) as exc:
+            return exc
+
+    return call
 
 
 def _paths(values: Sequence[Any]) -> ImageSources:

@@ -1,7 +1,7 @@
-"""Per-image feature cache.
+"""Per-image feature store: content-keyed rows in consolidated shards.
 
-Features are stored one file per image, keyed by a hash of the image's *content* (file
-bytes or array bytes) inside a folder keyed by every setting that changes features. So
+Each image's features are stored under a hash of the image's *content* (file bytes or
+array bytes) inside a folder keyed by every setting that changes features. So
 ``cross_val_predict`` and ``GridSearchCV``, which pass different subsets and orders of X,
 are served from the same entries, and changing any setting can never return stale
 features: it addresses another folder.
@@ -9,12 +9,18 @@ features: it addresses another folder.
 Layout::
 
     <location>/skmtl-features/<settings hash>/settings.json
-    <location>/skmtl-features/<settings hash>/<key[:2]>/<key>.npy
+    <location>/skmtl-features/<settings hash>/shards/<time>-<pid>-<token>.shard
+    <location>/skmtl-features/file-keys/<pid>-<token>.keys   (stat -> content key)
 
-Writes go to a temporary file in the same folder and are renamed into place, which is
-atomic on POSIX and Windows: two processes sharing one cache (``GridSearchCV(n_jobs=2)``)
-at worst both compute an image, and a reader never sees half a file. An entry that cannot
-be read back, or has the wrong shape, is reported with a warning and recomputed.
+Rows are kept in memory as they are computed and written as one shard every
+``flush_rows`` rows and at the end of each ``transform`` (see :mod:`._shards` for the
+format: atomic, checksummed, one writer per file, so processes sharing a cache need no
+lock to write). A process reads every shard's keys once and memory-maps the rows, so a
+fully cached transform of 100,000 rows costs one gather, not 100,000 file opens. When a
+folder holds more than :data:`COMPACT_AT` shards, one process merges the small ones under
+a lock. A damaged shard (short, garbage, checksum mismatch) is reported with a warning,
+set aside as ``*.damaged`` and its rows recomputed; the other shards are untouched. The
+one-``.npy``-per-image layout of earlier versions is migrated into a shard on first use.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
-import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,15 @@ import joblib
 import numpy as np
 
 from skmtl._utils.files import atomic_write
+from skmtl.features._file_keys import FileKeys
+from skmtl.features._shards import (
+    SUFFIX,
+    DamagedShard,
+    ShardIndex,
+    migrate_npy_layout,
+    store_lock,
+    write_shard,
+)
 
 __all__ = [
     "FeatureCache",
@@ -40,6 +55,7 @@ __all__ = [
     "digest_bytes",
     "digest_file",
     "digest_weights",
+    "migrate_npy_layout",
     "resolve_cache_location",
 ]
 
@@ -160,54 +176,157 @@ class FeatureCache:
         Everything that changes features. Hashed with :func:`joblib.hash`; also written
         to ``settings.json`` so a person can tell the folders apart.
     feature_shape : tuple of int
-        Expected shape of one image's features; entries of another shape are damaged.
+        Shape of one image's features; shards of another row length are damaged.
+    verify : bool, default=False
+        Read and hash every image file to find its key, instead of trusting the key
+        remembered for the file's path, inode, size, mtime and ctime.
+    flush_rows : int, default=1024
+        Rows kept in memory before they are written as a shard (also written by
+        :meth:`flush`, which the featurizer calls at the end of each transform).
     """
 
     def __init__(
-        self, location: str | os.PathLike, settings: Mapping[str, Any], feature_shape: tuple
+        self, location: str | os.PathLike, settings: Mapping[str, Any], feature_shape: tuple,
+        *, verify: bool = False, flush_rows: int = 1024,
     ) -> None:
         self.settings = dict(settings)
         self.feature_shape = tuple(feature_shape)
-        self.directory = Path(location) / "skmtl-features" / joblib.hash(self.settings)
+        self.values = int(np.prod(self.feature_shape))
+        self.root = Path(location) / "skmtl-features"
+        self.directory = self.root / joblib.hash(self.settings)
+        self.file_keys = FileKeys(self.root / "file-keys", verify=verify)
+        self.flush_rows = flush_rows
+        self._pending: dict[str, np.ndarray] = {}
 
-    def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.npy"
+    @property
+    def shard_folder(self) -> Path:
+        return self.directory / "shards"
+
+    # ------------------------------------------------------------------ reading
+    def fill(self, keys: Sequence[str], out: np.ndarray,
+             positions: Sequence[int] | None = None) -> np.ndarray:
+        """Write the stored row of ``keys[j]`` into ``out[positions[j]]`` (default ``j``).
+
+        Returns a boolean mask over ``keys``: True where a row was found.
+        """
+        positions = np.arange(len(keys)) if positions is None else np.asarray(positions)
+        found = np.zeros(len(keys), dtype=bool)
+        index = _index_of(self)
+        with index.lock:
+            get = index.where.get
+            ids = np.fromiter((get(k, -1) for k in keys), np.int64, count=len(keys))
+            starts = np.asarray([*index.starts, index.total], np.int64)
+            names = list(index.order)
+            hit = np.flatnonzero(ids >= 0)
+            order = np.argsort(ids[hit], kind="stable")
+            hit, sorted_ids = hit[order], ids[hit][order]
+            bounds = np.searchsorted(sorted_ids, starts)
+            for s, name in enumerate(names):
+                lo, hi = bounds[s], bounds[s + 1]
+                if lo == hi:
+                    continue
+                try:
+                    block = index.shards[name].take(sorted_ids[lo:hi] - starts[s])
+                except (DamagedShard, OSError) as exc:
+                    index.set_aside(name, exc)
+                    continue
+                _put(out, positions[hit[lo:hi]], block)
+                found[hit[lo:hi]] = True
+        for j in np.flatnonzero(~found):
+            row = self._pending.get(keys[j])
+            if row is not None:
+                out[positions[j]] = row.reshape(-1)
+                found[j] = True
+        return found
 
     def load(self, key: str) -> np.ndarray | None:
         """Features stored for ``key``, or None when absent or damaged (with a warning)."""
-        path = self._path(key)
-        try:
-            features = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            return None
-        except Exception as exc:  # truncated, garbage, permission...
-            warnings.warn(
-                f"Damaged feature cache entry '{path}' ({exc}); recomputing it.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return None
-        if features.shape != self.feature_shape or not np.issubdtype(features.dtype, np.floating):
-            warnings.warn(
-                f"Damaged feature cache entry '{path}': shape {features.shape} "
-                f"{features.dtype}, expected {self.feature_shape} float; recomputing it.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return None
-        return features
+        out = np.empty((1, self.values), np.float32)
+        return out[0].reshape(self.feature_shape) if self.fill([key], out)[0] else None
 
+    def __len__(self) -> int:
+        index = _index_of(self)
+        with index.lock:
+            return len(index.where.keys() | self._pending.keys())
+
+    # ------------------------------------------------------------------ writing
     def save(self, key: str, features: np.ndarray) -> None:
-        """Store one image's features atomically."""
-        path = self._path(key)
-        if not self.directory.is_dir():
+        """Add one image's features; written with the next shard (see ``flush_rows``)."""
+        features = np.asarray(features, dtype=np.float32)
+        if features.size != self.values:
+            raise ValueError(f"features of shape {features.shape}, expected "
+                             f"{self.feature_shape}")
+        self._pending[key] = features.reshape(-1).copy()
+        if len(self._pending) >= self.flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the rows kept in memory as one shard (atomic), then merge if needed."""
+        if not self._pending:
+            return
+        if not (self.directory / "settings.json").is_file():
             self._write_settings()
-        with atomic_write(path) as f:
-            np.save(f, np.asarray(features), allow_pickle=False)
+        self.shard_folder.mkdir(parents=True, exist_ok=True)
+        keys = list(self._pending)
+        write_shard(self.shard_folder, keys, np.stack([self._pending[k] for k in keys]))
+        self._pending.clear()
+        if sum(1 for _ in self.shard_folder.glob("*" + SUFFIX)) > COMPACT_AT:
+            self.compact(blocking=False)
 
     def _write_settings(self) -> None:
         with atomic_write(self.directory / "settings.json", "w") as f:
             json.dump(self.settings, f, indent=1, sort_keys=True, default=str)
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self.directory.glob("*/*.npy"))
+    def compact(self, *, blocking: bool = True) -> None:
+        """Merge the shards smaller than :data:`BIG_SHARD` rows into one (under a lock)."""
+        with store_lock(self.directory, blocking=blocking) as held:
+            if not held:
+                return
+            index = _index_of(self)
+            with index.lock:
+                small = [(n, s) for n, s in sorted(index.shards.items())
+                         if s.n_rows < BIG_SHARD]
+                if len(small) < 2:
+                    return
+                rows: dict[str, np.ndarray] = {}
+                for name, shard in small:
+                    try:
+                        data = shard.rows()
+                    except (DamagedShard, OSError) as exc:
+                        index.set_aside(name, exc)
+                        continue
+                    rows.update(zip(shard.keys, data, strict=True))
+                if rows:
+                    write_shard(self.shard_folder, list(rows), np.stack(list(rows.values())))
+                for name, _ in small:
+                    (self.shard_folder / name).unlink(missing_ok=True)
+                index.forget()
+
+
+def _put(out: np.ndarray, rows: np.ndarray, block: np.ndarray) -> None:
+    """``out[rows] = block``, as one slice when ``rows`` is a contiguous range."""
+    block = block.reshape(len(rows), -1)
+    if rows[-1] - rows[0] + 1 == len(rows) and np.all(np.diff(rows) == 1):
+        out[rows[0] : rows[-1] + 1] = block
+    else:
+        out[rows] = block
+
+
+#: Merge small shards when a folder holds more than this many.
+COMPACT_AT = 32
+#: Shards of at least this many rows are left alone by merging.
+BIG_SHARD = 65536
+
+_INDEXES: dict[tuple[str, int], ShardIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def _index_of(cache: FeatureCache) -> ShardIndex:
+    """The process-wide index of one settings folder, brought up to date."""
+    with _INDEXES_LOCK:
+        index = _INDEXES.setdefault((str(cache.directory), cache.values),
+                                    ShardIndex(cache.directory, cache.values))
+    index.refresh()
+    return index
+
+
