@@ -54,8 +54,11 @@ def _run(name: str, args: list[str], out: Path) -> str:
 #: Left to ``pytest -m slow``: the cat breeds recipe composes the multi-branch head, flips
 #: and K folds, which the other examples run one or two at a time; its quick run trains
 #: 3 folds x 2 Keras members and took 2 minutes of the suite's 15 (the others 10-75 s).
-#: The fine-tuned stack trains two backbones end to end per fold (minutes on a CPU).
-SLOW = {"cat_breeds_recipe", "stack_finetuned"}
+#: The fine-tuned stack trains two backbones end to end per fold (minutes on a CPU). The
+#: other examples on ../shared/data (10-25 s each) go with them, to keep the default suite
+#: under 15 minutes; .ci/run runs every slow example after it.
+SLOW = {"cat_breeds_recipe", "stack_finetuned", "multi_backbone", "birds_kfold_flip",
+        "stacking"}
 
 
 def _marks(name: str, data: str | None) -> list:

@@ -467,6 +467,7 @@ def test_columns_must_match_at_predict(data):
         head.predict_proba(X.rename(columns={"a__0": "z__0"}))
 
 
+@pytest.mark.slow  # a minute; pipelines in GridSearchCV/stacking: tests/test_ensemble.py
 def test_cross_val_predict_grid_search_and_stacking(data):
     X, y = data
     proba = cross_val_predict(MultiBranchClassifier(**FAST), X, y, cv=3, method="predict_proba")

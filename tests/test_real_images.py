@@ -111,6 +111,7 @@ def test_multibranch_pipeline_on_real_photos(photo_files, tmp_path):
     assert (np.array(["flower", "temple"])[proba.argmax(1)] == y).mean() == 1.0
 
 
+@pytest.mark.slow  # about a minute; .ci/run runs it after the default suite
 @pytest.mark.shared_data
 def test_hymenoptera_two_backbones_multibranch(tmp_path):
     """docs/measurements.md: the default multi-branch head on Lite0 + Lite1."""
