@@ -184,7 +184,9 @@ def test_predict_cache_override(competition, fast_model, tmp_path):
     args = ["predict", "--model", str(fast_model), "--test", str(competition / "test"),
             "--out", str(out), "--quiet"]
     assert main([*args, "--cache", str(cache)]) == 0
-    assert len(list(cache.glob("skmtl-features/*/*/*.npy"))) == 4  # the 4 test images
+    from skmtl.cli.cache import cache_info
+
+    assert sum(folder.images for folder in cache_info(cache)) == 4  # the 4 test images
     first = out.read_bytes()
     assert main([*args, "--cache", "none"]) == 0
     assert out.read_bytes() == first

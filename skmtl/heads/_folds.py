@@ -13,7 +13,7 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-__all__ = ["MAX_STEPS", "class_indices", "total_weight", "training_batch_size",
+__all__ = ["MAX_STEPS", "class_indices", "member_data", "total_weight", "training_batch_size",
            "validation_splits"]
 
 #: With ``batch_size="auto"``, the most optimizer steps in one epoch: the batch grows with
@@ -72,3 +72,25 @@ def validation_splits(labels: np.ndarray, *, n_models: int, validation_fraction:
     return [train_test_split(np.arange(len(labels)), test_size=n_val,
                              stratify=labels if smallest >= 2 else None,
                              random_state=random_state)]
+
+
+def member_data(X: list, y: np.ndarray, sample_weight: Any, validation: tuple | None,
+                splits: list | None, n_models: int) -> list[tuple]:
+    """((X, y, sample_weight) to train on, validation or None) for each of ``n_models``.
+
+    Given ``validation`` data, every model trains on all rows and stops on it; else each
+    trains on its ``splits`` pair's training rows and stops on the others; without
+    either (no early stopping) every model trains on all rows.
+    """
+    sw = None if sample_weight is None else np.asarray(sample_weight)
+    if validation is not None or splits is None:
+        return [((X, y, sw), validation)] * n_models
+
+    def take(rows: np.ndarray) -> tuple:
+        return [part[rows] for part in X], y[rows], None if sw is None else sw[rows]
+
+    members = []
+    for train, held_out in splits:
+        X_val, y_val, sw_val = take(held_out)
+        members.append((take(train), (X_val, y_val) if sw is None else (X_val, y_val, sw_val)))
+    return members

@@ -16,7 +16,13 @@ from skmtl._utils.seeding import seeded
 from skmtl._utils.sklearn_private import Interval, StrOptions, _fit_context
 from skmtl._utils.tags import ClassifierTagsMixin
 from skmtl.heads._branches import BranchSplitter, find_branches, resolve_branches, standardizer
-from skmtl.heads._folds import class_indices, total_weight, training_batch_size, validation_splits
+from skmtl.heads._folds import (
+    class_indices,
+    member_data,
+    total_weight,
+    training_batch_size,
+    validation_splits,
+)
 from skmtl.heads._logistic_base import auto_C, model_log_loss, set_logistic_base
 from skmtl.heads._model import average_models, build_head_model, early_stopping, make_optimizer
 from skmtl.heads._temperature import apply_temperature, fit_temperature
@@ -342,23 +348,12 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     def _member_data(self, X: list, y: np.ndarray, sample_weight: Any) -> list[tuple]:
         """((X, y, sample_weight) to train on, validation or None) for each member."""
-        sw = None if sample_weight is None else np.asarray(sample_weight)
+        validation = None
         if self._validation is not None:
             Xv, yv = self._validation
             validation = (self.feature_encoder_.transform(Xv), self.target_encoder_.transform(yv))
-            return [((X, y, sw), validation)] * self.n_models
-        splits = self._validation_splits(y)
-        if splits is None:
-            return [((X, y, sw), None)] * self.n_models
-
-        def take(rows: np.ndarray) -> tuple:
-            return [p[rows] for p in X], y[rows], None if sw is None else sw[rows]
-
-        members = []
-        for train, val in splits:
-            X_val, y_val, sw_val = take(val)
-            members.append((take(train), (X_val, y_val) if sw is None else (X_val, y_val, sw_val)))
-        return members
+        splits = None if validation is not None else self._validation_splits(y)
+        return member_data(X, y, sample_weight, validation, splits, self.n_models)
 
     def _validation_splits(self, y: np.ndarray) -> list | None:
         """(training rows, validation rows) of each member; None without early stopping."""
@@ -369,7 +364,6 @@ class MultiBranchClassifier(ClassifierTagsMixin, KerasClassifier):
 
     def _fit_member(self, model: Any, X: list, y: np.ndarray, sample_weight: Any,
                     validation: tuple | None, epochs: int, total: float) -> tuple[dict, int]:
-
         if self._logistic_base:
             # LogisticRegression's penalty does not grow with the rows: scale C so that a
             # model fitted on 4/5 of them is regularised like one fitted on all of them.
