@@ -15,6 +15,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -129,27 +130,13 @@ def load_test_csv(
     ValueError
         An unknown column, duplicate ids, or ids without an image (the message names them).
     """
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"Test ids file '{csv_path}' does not exist.")
-    folder = _folder(image_dir)
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    csv_path, folder, table = _read_ids_csv(csv_path, image_dir, "Test ids file")
     id_col = table.columns[0] if id_col is None else id_col
-    if id_col not in table.columns:
-        raise ValueError(f"id_col={id_col!r} is not a column of '{csv_path}'; columns: "
-                         f"{list(table.columns)}.")
+    _check_columns(table, csv_path, id_col=id_col)
     ids = table[id_col].str.strip()
     if ids.duplicated().any():
         raise ValueError(f"Duplicate ids in '{csv_path.name}': {few(ids[ids.duplicated()])}.")
-    files = {p.name: p for p in _images_in(folder, IMAGE_EXTENSIONS)[0]}
-    by_stem: dict[str, Path] = {}
-    for p in files.values():
-        by_stem.setdefault(p.stem, p)
-    paths = [files.get(i) or by_stem.get(i) for i in ids]
-    missing = [i for i, p in zip(ids, paths, strict=True) if p is None]
-    if missing:
-        raise ValueError(f"{len(missing)} ids in '{csv_path.name}' have no image in "
-                         f"'{folder}': {few(missing, 10)}.")
+    paths = _image_of_each_id(ids, _images_by_name(folder), None, csv_path, folder)
     return pd.DataFrame({"id": list(ids), "path": [str(p) for p in paths]})
 
 
@@ -186,17 +173,10 @@ def load_labels_csv(
         Unknown columns, empty labels, an id given two labels, or ids without an image
         (the message names them).
     """
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"Labels file '{csv_path}' does not exist.")
-    folder = _folder(image_dir)
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    csv_path, folder, table = _read_ids_csv(csv_path, image_dir, "Labels file")
     id_col = table.columns[0] if id_col is None else id_col
     label_col = table.columns[1] if label_col is None and len(table.columns) > 1 else label_col
-    for name, col in (("id_col", id_col), ("label_col", label_col)):
-        if col not in table.columns:
-            raise ValueError(f"{name}={col!r} is not a column of '{csv_path}'; columns: "
-                             f"{list(table.columns)}.")
+    _check_columns(table, csv_path, id_col=id_col, label_col=label_col)
     frame = pd.DataFrame({"id": table[id_col].str.strip(), "label": table[label_col].str.strip()})
     empty = frame.id[frame.label == ""]
     if len(empty):
@@ -204,26 +184,58 @@ def load_labels_csv(
                          f"{few(empty)}.")
     frame = _deduplicate(frame, csv_path.name)
 
-    files = {p.name: p for p in _images_in(folder, IMAGE_EXTENSIONS)[0]}
-    by_stem = {}
-    for p in files.values():
-        by_stem.setdefault(p.stem, p)
-    if ext is not None:
-        suffix = ext if ext.startswith(".") else f".{ext}"
-        paths = [files.get(f"{i}{suffix}") for i in frame.id]
-    else:
-        paths = [files.get(i) or by_stem.get(i) for i in frame.id]
-    missing = [i for i, p in zip(frame.id, paths, strict=True) if p is None]
-    if missing:
-        raise ValueError(f"{len(missing)} ids in '{csv_path.name}' have no image in "
-                         f"'{folder}': {few(missing, 10)}.")
+    images = _images_by_name(folder)
+    paths = _image_of_each_id(frame.id, images, ext, csv_path, folder)
     frame.insert(1, "path", [str(p) for p in paths])
     used = {Path(p).name for p in frame.path}
-    unlabeled = sorted(set(files) - used)
+    unlabeled = sorted(set(images[0]) - used)
     if unlabeled:
         warnings.warn(f"{len(unlabeled)} images in '{folder}' have no label in "
                       f"'{csv_path.name}': {few(unlabeled)}.", UserWarning, stacklevel=2)
     return frame.reset_index(drop=True)
+
+
+def _read_ids_csv(csv_path: Any, image_dir: Any, what: str) -> tuple[Path, Path, pd.DataFrame]:
+    """(CSV path, image folder, the CSV as strings), each checked to exist."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{what} '{csv_path}' does not exist.")
+    folder = _folder(image_dir)
+    return csv_path, folder, pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+
+
+def _check_columns(table: pd.DataFrame, csv_path: Path, **columns: Any) -> None:
+    """A ValueError naming the argument and the CSV's columns when one is not there."""
+    for name, col in columns.items():
+        if col not in table.columns:
+            raise ValueError(f"{name}={col!r} is not a column of '{csv_path}'; columns: "
+                             f"{list(table.columns)}.")
+
+
+def _images_by_name(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The folder's images by file name, and by stem (the first of each stem)."""
+    files = {p.name: p for p in _images_in(folder, IMAGE_EXTENSIONS)[0]}
+    by_stem: dict[str, Path] = {}
+    for p in files.values():
+        by_stem.setdefault(p.stem, p)
+    return files, by_stem
+
+
+def _image_of_each_id(ids: Any, images: tuple[dict, dict], ext: str | None, csv_path: Path,
+                      folder: Path) -> list[Path]:
+    """The image of each id: ``<id><ext>`` when ``ext`` is given, else ``<id>`` itself or
+    ``<id><suffix>``; a ValueError lists the ids without one."""
+    files, by_stem = images
+    if ext is not None:
+        suffix = ext if ext.startswith(".") else f".{ext}"
+        paths = [files.get(f"{i}{suffix}") for i in ids]
+    else:
+        paths = [files.get(i) or by_stem.get(i) for i in ids]
+    missing = [i for i, p in zip(ids, paths, strict=True) if p is None]
+    if missing:
+        raise ValueError(f"{len(missing)} ids in '{csv_path.name}' have no image in "
+                         f"'{folder}': {few(missing, 10)}.")
+    return paths
 
 
 def _deduplicate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
