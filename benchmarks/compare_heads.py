@@ -46,6 +46,15 @@ def load(folder: Path, split: str, backbones: list[str], flip: int) -> pd.DataFr
     return pd.concat(parts, axis=1)
 
 
+def train_and_held_out(folder: Path, name: str, backbones: list[str]) -> tuple:
+    """(X, X_held_out, y, y_held_out) of a set's saved unflipped features."""
+    held_out = HELD_OUT[name]
+    return (load(folder, f"{name}_train", backbones, 0),
+            load(folder, f"{name}_{held_out}", backbones, 0),
+            np.load(folder / f"{name}_train__labels.npy"),
+            np.load(folder / f"{name}_{held_out}__labels.npy"))
+
+
 def make(spec: str):
     wrap = None
     if spec.startswith("kfold"):

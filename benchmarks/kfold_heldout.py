@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from compare_heads import HELD_OUT, load, make
+from compare_heads import HELD_OUT, make, train_and_held_out
 from sklearn.metrics import accuracy_score, log_loss
 
 from skmtl import KFoldEnsembleClassifier
@@ -33,11 +33,7 @@ def main() -> None:
     parser.add_argument("--backbones", default="efficientnet_lite0")
     args = parser.parse_args()
     backbones = args.backbones.split(",")
-    held_out = HELD_OUT[args.set]
-    X = load(args.features, f"{args.set}_train", backbones, 0)
-    X_test = load(args.features, f"{args.set}_{held_out}", backbones, 0)
-    y = np.load(args.features / f"{args.set}_train__labels.npy")
-    y_test = np.load(args.features / f"{args.set}_{held_out}__labels.npy")
+    X, X_test, y, y_test = train_and_held_out(args.features, args.set, backbones)
     for spec in args.heads:
         start = time.perf_counter()
         model = KFoldEnsembleClassifier(make(spec), cv=5).fit(X, y)

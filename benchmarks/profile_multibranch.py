@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
-from compare_heads import HELD_OUT, load
+from compare_heads import HELD_OUT, train_and_held_out
 from sklearn.metrics import accuracy_score, log_loss
 
 import skmtl.heads.logistic as logistic
@@ -55,11 +55,8 @@ def main() -> None:
                                                 "efficientnet_lite2")
     args = parser.parse_args()
     backbones = args.backbones.split(",")
+    X, X_test, y, y_test = train_and_held_out(args.features, args.set, backbones)
     held_out = HELD_OUT[args.set]
-    X = load(args.features, f"{args.set}_train", backbones, 0)
-    X_test = load(args.features, f"{args.set}_{held_out}", backbones, 0)
-    y = np.load(args.features / f"{args.set}_train__labels.npy")
-    y_test = np.load(args.features / f"{args.set}_{held_out}__labels.npy")
     times: dict = {}
     timed(logistic, "choose_C", "choose linear_C (inner CV)", times)
     for name in ("set_logistic_base", "fit_temperature", "average_models"):
