@@ -311,7 +311,9 @@ def test_logistic_base_alone_when_the_correction_does_not_help(data, monkeypatch
     # solutions, which within the solver's tolerance is another point).
     assert head.linear_C_ == make_head("logistic").fit(X[:180], y[:180]).C_
     logistic = make_head("logistic", C=head.linear_C_).fit(X[:180], y[:180])
-    np.testing.assert_allclose(head.predict_proba(X), logistic.predict_proba(X), atol=1e-4)
+    # (to the solver's tolerance: the base may solve in the rows' span, the head over the
+    # features)
+    np.testing.assert_allclose(head.predict_proba(X), logistic.predict_proba(X), atol=1e-3)
     assert not np.allclose(measured[0], measured[1])  # training had moved the model
 
 

@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skmtl.heads import make_head
 from skmtl.heads._logistic_cv import DEFAULT_CS, scores_by_C, softmax_proba
-from skmtl.heads.logistic import LogisticHeadClassifier
+from skmtl.heads.logistic import LogisticHeadClassifier, parabola_minimum
 
 
 def blobs(n_classes: int, per_class: int, n_features: int, spread: float, seed: int = 0):
@@ -29,7 +29,7 @@ def test_separable_many_classes_get_a_weak_penalty():
     head = LogisticHeadClassifier().fit(X, y)
     assert head.C_ >= 0.5
     # the inner folds train on 2/3 of the rows: C keeps the penalty per row on all rows
-    assert head.C_ == pytest.approx(head.Cs_[np.argmin(head.cv_log_loss_)] * 2 / 3)
+    assert head.C_ == pytest.approx(parabola_minimum(head.Cs_, head.cv_log_loss_) * 2 / 3)
 
 
 def test_noisy_labels_get_a_strong_penalty():
@@ -56,9 +56,9 @@ def test_chosen_C_beats_a_fixed_one_where_the_fixed_one_is_wrong():
 
 def test_given_C_is_respected_and_matches_scaler_plus_logistic_regression():
     X, y = blobs(4, 30, 12, spread=1.0)
-    head = LogisticHeadClassifier(C=0.37).fit(X, y)
+    head = LogisticHeadClassifier(C=0.37, tol=1e-8).fit(X, y)
     assert head.C_ == 0.37 and head.Cs_ is None and head.cv_log_loss_ is None
-    reference = LogisticRegression(C=0.37, max_iter=2000).fit(
+    reference = LogisticRegression(C=0.37, max_iter=2000, tol=1e-10).fit(
         StandardScaler().fit_transform(X), y)
     np.testing.assert_allclose(head.coef_, reference.coef_, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(head.predict_proba(X),
@@ -251,3 +251,42 @@ def test_row_space_copes_with_float32_repeated_rows():
     reference = LogisticRegression(C=0.1, max_iter=2000).fit(X.astype(np.float64), y)
     proba = softmax_proba(X @ coef.T + intercept)
     np.testing.assert_allclose(proba, reference.predict_proba(X), atol=2e-3)
+
+
+def test_parabola_minimum_places_the_best_C_between_the_decades():
+    decades = np.array([0.01, 0.1, 1.0, 10.0])
+    # a parabola in log10(C) with its vertex at C=10**-0.7: found exactly
+    scores = (np.log10(decades) + 0.7) ** 2 + 0.3
+    assert parabola_minimum(decades, scores) == pytest.approx(10**-0.7)
+    # symmetric neighbours: the middle; lowest score at an end: that end
+    assert parabola_minimum(decades, np.array([3.0, 1.0, 2.0, 3.0])) > 0.1
+    assert parabola_minimum(decades, np.array([2.0, 1.0, 2.0, 3.0])) == pytest.approx(0.1)
+    assert parabola_minimum(decades, np.array([4.0, 3.0, 2.0, 1.0])) == 10.0
+    # a kink: within half a decade of the lowest score
+    kinked = parabola_minimum(decades, np.array([9.0, 1.0, 1.0001, 9.0]))
+    assert 0.1 < kinked <= 10**-0.5
+    assert parabola_minimum(decades[:2], np.array([2.0, 1.0])) == 0.1
+    assert parabola_minimum(decades[:3], np.array([1.0, 1.0, 1.0])) == 0.01
+
+
+def test_weak_penalties_are_solved_to_the_same_precision_as_strong_ones():
+    """Many separable classes, more columns than rows: the best C is large. The final fit
+    starts from the inner folds' solutions; stopped at a gradient tolerance that does not
+    shrink with the penalty, it used to stop within a few iterations of that start, far from
+    the optimum that a cold fit at the same C reaches. Now both land on the same model, and
+    the inner-CV score at each C is the one of a converged fit."""
+    X, y = blobs(30, 8, 300, spread=0.8, seed=2)
+    X_test, y_test = blobs(30, 8, 300, spread=0.8, seed=2)[0] + 0.8 * np.random.default_rng(
+        5).normal(size=X.shape), y
+    auto = LogisticHeadClassifier().fit(X, y)
+    assert auto.C_ >= 1.0
+    cold = LogisticHeadClassifier(C=auto.C_).fit(X, y)
+    tight = LogisticHeadClassifier(C=auto.C_, tol=1e-9).fit(X, y)
+    loss = {name: log_loss(y_test, model.predict_proba(X_test), labels=model.classes_)
+            for name, model in [("auto", auto), ("cold", cold), ("tight", tight)]}
+    assert loss["auto"] == pytest.approx(loss["tight"], rel=0.01)
+    assert loss["cold"] == pytest.approx(loss["tight"], rel=0.01)
+    Cs, scores, _ = scores_by_C(StandardScaler().fit_transform(X), y, 30, cv=3)
+    tight_scores = scores_by_C(StandardScaler().fit_transform(X), y, 30, cv=3, Cs=Cs,
+                               patience=None, refine=False, tol=1e-9)[1]
+    np.testing.assert_allclose(scores, tight_scores, rtol=0.01)

@@ -14,7 +14,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skmtl._utils.sklearn_private import Interval, StrOptions, _fit_context
 from skmtl.heads._logistic_cv import DEFAULT_CS, _search, fit_logistic, softmax_proba
 
-__all__ = ["LogisticHeadClassifier", "choose_C"]
+__all__ = ["LogisticHeadClassifier", "choose_C", "parabola_minimum"]
 
 
 def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv: Any = 3,
@@ -31,7 +31,7 @@ def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv
     Returns ``(C, Cs tried, mean held-out log loss of each)``; see
     :func:`skmtl.heads._logistic_cv.scores_by_C`.
     """
-    C, grid, scores, _ = _choose_C(
+    C, grid, scores, _, _ = _choose_C(
         X, y, n_classes, Cs=Cs, cv=cv, sample_weight=sample_weight, groups=groups, tol=tol,
         n_jobs=n_jobs, random_state=random_state)
     return C, grid, scores
@@ -39,20 +39,42 @@ def choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any = None, cv
 
 def _choose_C(X: np.ndarray, y: np.ndarray, n_classes: int, *, Cs: Any, cv: Any,
               sample_weight: np.ndarray | None, groups: Any, tol: float, n_jobs: int | None,
-              random_state: Any, gram: np.ndarray | None = None
-              ) -> tuple[float, np.ndarray, np.ndarray, tuple | None]:
-    """:func:`choose_C`, and the mean of the inner folds' solutions at the best C (over the
-    features), where the final fit starts; None when a fold lacks a class."""
-    grid, scores, share, folds = _search(
+              random_state: Any
+              ) -> tuple[float, np.ndarray, np.ndarray, tuple | None, np.ndarray | None]:
+    """:func:`choose_C`, the mean of the inner folds' solutions at the best C visited (over
+    the features), where the final fit starts (None when a fold lacks a class), and the
+    rows' Gram matrix if the folds computed it."""
+    grid, scores, share, folds, gram = _search(
         X, y, n_classes, Cs=DEFAULT_CS if Cs is None else Cs, cv=cv,
-        sample_weight=sample_weight, groups=groups, patience=1, refine=True, max_iter=1000,
-        tol=tol, n_jobs=n_jobs, random_state=random_state, start=None, gram=gram)
-    best = float(grid[int(np.argmin(scores))])
+        sample_weight=sample_weight, groups=groups, patience=1, refine=False, max_iter=1000,
+        tol=tol, n_jobs=n_jobs, random_state=random_state, start=None)
+    visited = float(grid[int(np.argmin(scores))])
     init = None
     if all(len(fold.present) == n_classes for fold in folds):
-        solutions = [fold.solution(best) for fold in folds]
+        solutions = [fold.solution(visited) for fold in folds]
         init = tuple(np.mean(parts, axis=0) for parts in zip(*solutions, strict=True))
-    return best * share, grid, scores, init
+    return parabola_minimum(grid, scores) * share, grid, scores, init, gram
+
+
+def parabola_minimum(Cs: np.ndarray, scores: np.ndarray) -> float:
+    """The C at the vertex of the parabola, in log C, through the lowest score and its two
+    neighbours; the lowest-scoring C itself when it is the first or last one tried.
+
+    The held-out log loss is smooth and flat near its minimum, so a parabola through three
+    decades places the minimum between them as well as evaluating the half-decades beside
+    it did (which took two more steps of every fold). With the middle score the lowest the
+    vertex lies between the midpoints to its neighbours.
+    """
+    i = int(np.argmin(scores))
+    if i == 0 or i == len(Cs) - 1:
+        return float(Cs[i])
+    x = np.log(np.asarray(Cs[i - 1:i + 2], dtype=float))
+    f = np.asarray(scores[i - 1:i + 2], dtype=float)
+    left, right = (f[1] - f[0]) / (x[1] - x[0]), (f[2] - f[1]) / (x[2] - x[1])
+    curvature = (right - left) / (x[2] - x[0])
+    if not curvature > 0:  # three equal scores (a flat curve)
+        return float(Cs[i])
+    return float(np.exp((x[0] + x[1]) / 2 - left / (2 * curvature)))
 
 
 def standardisation(X: np.ndarray, sample_weight: np.ndarray | None = None
@@ -213,14 +235,12 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
             X = (X - self.mean_) / self.scale_
         else:
             self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        self.Cs_ = self.cv_log_loss_ = init = None
-        # the Gram matrix of the rows serves the inner folds and the final fit alike
-        gram = X @ X.T if len(X) < X.shape[1] else None
+        self.Cs_ = self.cv_log_loss_ = init = gram = None
         if isinstance(self.C, str):
-            self.C_, self.Cs_, self.cv_log_loss_, init = _choose_C(
+            # the rows' Gram matrix, if the inner folds use it, serves the final fit too
+            self.C_, self.Cs_, self.cv_log_loss_, init, gram = _choose_C(
                 X, labels, len(self.classes_), Cs=self.Cs, cv=self.cv, sample_weight=weights,
-                groups=groups, tol=self.tol, n_jobs=self.n_jobs, random_state=self.random_state,
-                gram=gram)
+                groups=groups, tol=self.tol, n_jobs=self.n_jobs, random_state=self.random_state)
             if self.verbose:
                 print(f"{type(self).__name__}: C={self.C_:.3g} (inner CV log "
                       f"loss {self.cv_log_loss_.min():.4f} over {len(self.Cs_)} values)")
