@@ -121,10 +121,12 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     max_iter : int, default=2000
         L-BFGS iterations of the final fit.
     tol : float, default=1e-4
-        Tolerance of the L-BFGS fits (of each inner step and of the final fit).
+        Gradient tolerance of the L-BFGS fits (of each inner step and of the final fit) at
+        C <= 0.1; at larger C it shrinks in proportion to 1/C, so that weak penalties, whose
+        objective is flatter, are solved to the same precision.
     n_jobs : int, optional
-        Threads fitting the inner folds at each step of the path (None: one; up to ``cv``
-        help where cores are free).
+        Threads fitting the inner folds at each step of the path, each with one BLAS
+        thread (None: one per fold; 1: one fold at a time with BLAS's own threads).
     random_state : int, RandomState or None, default=0
         Shuffling of the inner folds.
     verbose : int, default=0
