@@ -2,7 +2,7 @@
 
     python benchmarks/profile_multibranch.py --features /tmp/skmtl-bench --set birds \\
         --backbones efficientnet_lite0,efficientnet_lite1,efficientnet_lite2 \\
-        ['{"n_models": 3}' ...]
+        [--per-class 10] ['{"n_models": 3}' ...]
 
 Fits the head (defaults, or the JSON parameters given) on ``<set>_train`` and prints, as
 they happen: the time choosing the logistic base's C (inner CV), each member's logistic
@@ -21,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+from bench_kfold_few_images import few_per_class
 from compare_heads import HELD_OUT, train_and_held_out
 from sklearn.metrics import accuracy_score, log_loss
 
@@ -51,11 +52,16 @@ def main() -> None:
     parser.add_argument("--features", type=Path, required=True)
     parser.add_argument("--set", default="birds", choices=sorted(HELD_OUT))
     parser.add_argument("--history", type=Path, help="save each fit's history_ (JSON)")
+    parser.add_argument("--per-class", type=int, default=None,
+                        help="train on this many rows of each class (seeded draw)")
     parser.add_argument("--backbones", default="efficientnet_lite0,efficientnet_lite1,"
                                                 "efficientnet_lite2")
     args = parser.parse_args()
     backbones = args.backbones.split(",")
     X, X_test, y, y_test = train_and_held_out(args.features, args.set, backbones)
+    if args.per_class:
+        rows = few_per_class(y, args.per_class, seed=0)
+        X, y = X.iloc[rows], y[rows]
     held_out = HELD_OUT[args.set]
     times: dict = {}
     timed(logistic, "choose_C", "choose linear_C (inner CV)", times)
