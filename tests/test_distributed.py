@@ -131,11 +131,6 @@ def test_unfitted_featurizer_and_shared_cache(client, tiny, files, reference, co
     assert computed(counts_dir) - before == N
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Known bug (issue 16): after other Keras models were fitted and pickled in the same "
-    "session (tests/test_ensemble.py before this file), the main process keys this custom "
-    "Keras backbone differently from the workers (the architecture part of the settings "
-    "key), so a local transform recomputes what the workers stored. Passes alone."))
 def test_a_local_transform_reads_what_the_workers_stored(client, tiny, files, reference,
                                                            counts_dir, tmp_path):
     paths = files[0]
@@ -144,6 +139,28 @@ def test_a_local_transform_reads_what_the_workers_stored(client, tiny, files, re
     before = computed(counts_dir)
     np.testing.assert_array_equal(make(tiny, cache=tmp_path).fit_transform(paths), out)
     assert computed(counts_dir) == before
+
+
+def _cache_settings(featurizer):
+    return featurizer._cache_settings()
+
+
+def test_workers_key_the_backbone_alike_after_passing_it_on(client, tiny, files):
+    """A worker that sends the featurizer to another pickles its Keras model, which (with
+    scikeras loaded: MultiBranchClassifier imports it) registers the model's class under
+    another name in that worker; the cache key must not change with it (issue 16)."""
+    from skmtl import MultiBranchClassifier  # noqa: F401  (imports scikeras)
+
+    featurizer = make(tiny).fit(files[0])
+    first, second = sorted(client.scheduler_info()["workers"])
+    remote = client.submit(lambda f: f, featurizer, workers=[first], pure=False)
+
+    def settings_on(worker):
+        return client.submit(_cache_settings, remote, workers=[worker], pure=False).result()
+
+    before = settings_on(first)
+    assert settings_on(second) == before  # fetched from the first worker
+    assert settings_on(first) == before == featurizer._cache_settings()
 
 
 def test_grid_search_and_cross_val_predict_under_joblib_dask_backend(client, tiny, files,
@@ -167,10 +184,6 @@ def test_grid_search_and_cross_val_predict_under_joblib_dask_backend(client, tin
     np.testing.assert_allclose(pred, serial_pred, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Flaky in the full suite (issue 16, open): once in three runs after other test files "
-    "the rerun recomputed images, likely the same settings-key mismatch between processes "
-    "as the test above. Passes alone and in most runs."))
 def test_worker_killed_mid_run_loses_no_finished_partition(client, tiny, files, reference,
                                                            counts_dir, tmp_path):
     paths = files[0]

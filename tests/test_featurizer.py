@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -406,6 +411,61 @@ def test_same_weights_other_architecture_do_not_share_features(tiny, images, tmp
     # The same architecture built again (other automatic layer names) shares the entries.
     assert (make(build(None)).fit(images)._cache_settings()
             == make(linear).fit(images)._cache_settings())
+
+
+def keyed_model():
+    """A custom backbone with automatic names only, a nested ``Sequential`` (with its own
+    input layer) and weights set from a fixed generator: the same model in any process."""
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.Sequential([keras.Input((8, 8, 4)), keras.layers.Conv2D(2, 1)])(x)
+    model = keras.Model(inputs, x)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.standard_normal(w.shape).astype(w.dtype)
+                       for w in model.get_weights()])
+    return model
+
+
+def cache_settings_of(model) -> str:
+    """The settings the feature cache keys ``model``'s features by, as JSON."""
+    featurizer = PretrainedFeaturizer(model, preprocess="mobilenet", batch_size=2)
+    return json.dumps(featurizer.fit(np.zeros((1, 8, 8, 3), np.uint8))._cache_settings())
+
+
+#: Run in a new process; ``history`` first does what a long session may have done.
+_KEY_IN_A_NEW_PROCESS = """
+import copy, pickle, sys
+import keras
+from tests.test_featurizer import cache_settings_of, keyed_model
+if sys.argv[1] == "history":
+    from skmtl import MultiBranchClassifier  # imports scikeras, which patches Model pickling
+    for _ in range(3):
+        keyed_model()  # moves Keras' automatic-name counters on
+    pickle.dumps(keyed_model())  # scikeras registers the Functional class
+    copy.deepcopy(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+print("SETTINGS", cache_settings_of(keyed_model()))
+"""
+
+
+def test_custom_backbone_cache_key_does_not_depend_on_the_process_history():
+    """Issue 16: Dask workers and the session that started them must key a custom model
+    alike, whatever models the session built, pickled or copied before."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root),
+                                                       os.environ.get("PYTHONPATH", "")]))
+
+    def in_a_new_process(history: str) -> dict:
+        run = subprocess.run([sys.executable, "-c", _KEY_IN_A_NEW_PROCESS, history],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        [line] = [ln for ln in run.stdout.splitlines() if ln.startswith("SETTINGS ")]
+        return json.loads(line.removeprefix("SETTINGS "))
+
+    fresh = in_a_new_process("fresh")
+    assert in_a_new_process("history") == fresh
+    assert json.loads(cache_settings_of(keyed_model())) == fresh  # this (long) session
 
 
 def test_damaged_cache_shard_is_recomputed_with_a_warning(tiny, images, tmp_path, calls):

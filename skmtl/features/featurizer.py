@@ -286,9 +286,12 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         pre = self.preprocess
         if callable(pre):
             pre = preprocess_cache_name(pre)
+        # A custom model is keyed by what it computes (_weights_identity), not by its name:
+        # Keras names models automatically (functional_3) by what the process built before.
         return {
             "preprocessing_version": PREPROCESSING_VERSION,
-            "backbone": self.backbone_name_,
+            "backbone": self.backbone_name_ if isinstance(self.backbone, str)
+            else "custom model",
             "weights": self._weights_identity(),
             "input_size": list(self.input_size_),
             "resize": self.resize,

@@ -89,19 +89,30 @@ def digest_architecture(model: Any) -> str:
     a custom backbone, so two models whose weights hold the same values do not share
     features.
 
-    The model's serialised config (layers, their settings and connections) is hashed with
-    layer names replaced by their position, so the automatic names Keras gives
-    (``conv2d_7``) do not change the key between sessions. A model that cannot be
-    serialised is described by each layer's class, weight shapes and output shape.
+    The key depends only on what the model computes, never on the history of the process
+    that computes it, so every process (a Dask worker, a new session) finds the same
+    entries. The model's serialised config (layers, their settings and connections) is
+    hashed with
+
+    - the names of its layers, nested ones included, replaced by their position, so the
+      automatic names Keras gives (``conv2d_7``) do not change the key between sessions;
+    - each object's ``registered_name`` left out: it says under which name a class is
+      registered for deserialisation in *this* process, which changes when anything
+      registers it (importing scikeras makes every ``Model`` that is then pickled or
+      deep-copied register its class, ``Functional`` as ``">Functional"``); the class is
+      still keyed by its module and name.
+
+    A model that cannot be serialised is described by each layer's class, weight shapes
+    and output shape.
     """
     import keras
 
-    positions = {layer.name: f"<layer {i}>" for i, layer in enumerate(model.layers)}
-    positions[model.name] = "<model>"
+    positions = _layer_positions(model)
 
     def canonical(obj: Any) -> Any:
         if isinstance(obj, dict):
-            return {k: canonical(v) for k, v in obj.items()}
+            return {k: canonical(v) for k, v in obj.items()
+                    if not (k == "registered_name" and "class_name" in obj)}
         if isinstance(obj, list | tuple):
             return [canonical(v) for v in obj]
         if isinstance(obj, str):
@@ -120,6 +131,30 @@ def digest_architecture(model: Any) -> str:
         ])
     text = f"{type(model).__module__}.{type(model).__qualname__}:{text}"
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _layer_positions(model: Any) -> dict[str, str]:
+    """Layer name -> ``"<layer i.j>"``, its position in the model (nested models and layers
+    that hold layers included); the model's own name -> ``"<model>"``.
+
+    ``_layers`` where Keras has it: a ``Sequential``'s ``layers`` leave out its input
+    layer, whose (automatic) name its config holds.
+    """
+    positions = {model.name: "<model>"}
+
+    def walk(layer: Any, prefix: str, seen: set[int]) -> None:
+        subs = getattr(layer, "_layers", None)
+        if not isinstance(subs, list):
+            subs = getattr(layer, "layers", None)
+        for i, sub in enumerate(subs or ()):
+            if id(sub) in seen:
+                continue
+            seen.add(id(sub))
+            positions.setdefault(sub.name, f"<layer {prefix}{i}>")
+            walk(sub, f"{prefix}{i}.", seen)
+
+    walk(model, "", {id(model)})
+    return positions
 
 
 _FILE_DIGESTS: dict[tuple, str] = {}
