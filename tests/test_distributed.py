@@ -55,9 +55,12 @@ def client(counts_dir):
     os.environ["SKMTL_TEST_COUNTS"] = str(counts_dir)  # inherited by the workers
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
                                        dashboard_address=None)
-    with distributed.Client(cluster) as client:
+    client = distributed.Client(cluster)
+    try:
         yield client
-    cluster.close()
+    finally:  # bounded: a worker restarted by the killed-worker test must not hang teardown
+        client.close(timeout=60)
+        cluster.close(timeout=60)
     if old is None:
         os.environ.pop("SKMTL_TEST_COUNTS")
     else:
