@@ -9,14 +9,20 @@ rows:
   ``W = U @ Q.T``, and the same predictions. A 100-class set of 2,000 training rows and
   3,840 features is then fitted on 2,000 columns. The basis comes from the Cholesky factor
   of the rows' Gram matrix (:class:`RowSpace`), and one Gram matrix of all rows gives every
-  inner fold its block and its held-out rows' coordinates, and the final fit its own.
+  inner fold its block and its held-out rows' coordinates, and the final fit its own. It
+  is used where a fold's rows are at most :data:`ROW_SPACE_SHARE` of the columns.
 - **A warm-started path from C=0.1.** The inner-CV path starts at C=0.1 and walks to weaker
   regularisation a decade a step, each fold's model starting from its solution at the
   previous C; when C=1 is no better it walks from C=0.1 down to stronger regularisation
   instead. Either way it stops one decade past the best mean held-out log loss (the curve
-  is near unimodal; a score less than 0.1% lower does not count as better), and the two
-  half-decade points beside the best are then tried too. The strong-penalty end, slow to
+  is near unimodal; a score less than 0.1% lower does not count as better). The head
+  places its C between the decades by a parabola through the scores
+  (:func:`skmtl.heads.logistic.parabola_minimum`); :func:`scores_by_C` can evaluate the
+  half-decades beside the best instead (``refine``). The strong-penalty end, slow to
   walk through and far from the best C of most sets, is visited only when it is needed.
+- **Every C to the same precision.** L-BFGS's gradient tolerance shrinks in proportion
+  to the penalty above C=0.1 (:func:`tol_at`), and folds run in parallel threads with one
+  BLAS thread each.
 - **The final fit starts from the folds.** The mean of the inner folds' solutions at the
   best C, over the features, is where the fit on all rows starts.
 
@@ -38,9 +44,9 @@ from threadpoolctl import threadpool_limits
 
 __all__ = ["DEFAULT_CS", "fit_logistic", "multiclass_log_loss", "scores_by_C"]
 
-#: Decades of C (inverse L2 strength on standardised features) that the path visits; the
-#: half-decades beside the best are tried after it. They span the best C of 2-class sets of
-#: 1,000 images (1e-2 .. 1e-1) and of 100-class sets of 15-30 images a class (0.3 .. 3).
+#: Decades of C (inverse L2 strength on standardised features) that the path visits. They
+#: span the best C of 2-class sets of 1,000 images (1e-2 .. 1e-1) and of 100-class sets of
+#: 15-30 images a class (0.3 .. 3).
 DEFAULT_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 #: Where the path starts (the value of the path nearest to it). Below it L-BFGS converges

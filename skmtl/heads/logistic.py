@@ -96,9 +96,10 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     second). With ``C="auto"`` the features are standardised once, an inner stratified
     ``cv``-fold cross-validation walks a path of C a decade a step from C=0.1, to weaker
     regularisation while that helps, else to stronger, warm-starting each fold's model from
-    the previous C and stopping one decade past the best held-out log loss, then tries the
-    half-decades beside the best. The C with the lowest log loss, scaled by the share of
-    rows an inner fold trains on (so that the penalty per row stays the same), is refitted
+    the previous C and stopping one decade past the best held-out log loss. The C at the
+    vertex of the parabola through the best score and its neighbours (in log C), scaled by
+    the share of rows an inner fold trains on (so that the penalty per row stays the
+    same), is refitted
     on all rows, starting from the mean of the inner folds' solutions. Where a fold
     has fewer rows than features (common with CNN features), each regression is solved in
     the span of its rows, which has the same solution at a fraction of the cost.
@@ -111,7 +112,7 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
         Inverse L2 strength on standardised features, or ``"auto"`` to choose it.
     Cs : sequence of float, optional
         The path for ``"auto"``, entered at its value nearest 0.1; by default the decades
-        from 1e-4 to 100, then the half-decades beside the best.
+        from 1e-4 to 100.
     cv : int, cross-validation splitter or iterable, default=3
         Inner folds for ``"auto"``: stratified (by group with ``groups``) when an int.
     standardize : bool, default=True
@@ -135,8 +136,9 @@ class LogisticHeadClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     C_ : float
-        The C of the final fit on all rows (with ``"auto"``: the best C of the inner CV
-        times the share of rows an inner fold trains on, 2/3 with 3 folds).
+        The C of the final fit on all rows (with ``"auto"``: the best C of the inner CV,
+        placed between the values tried by :func:`parabola_minimum`, times the share of
+        rows an inner fold trains on, 2/3 with 3 folds).
     Cs_ : ndarray or None
         The C values the inner CV tried, on its folds' rows (None when C was given).
     cv_log_loss_ : ndarray or None
