@@ -162,14 +162,20 @@ def test_digest_file_sees_a_rewrite_with_size_and_mtime_restored(tmp_path):
     path.write_bytes(b"A" * 64)
     os.utime(path, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
     first = digest_file(str(path))
-    stat = path.stat()
-    with open(path, "r+b") as f:  # in place: same inode, same size
-        f.write(b"B" * 64)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    rewrite_keeping_stat(path, b"B" * 64)
+    assert digest_file(str(path)) != first
+
+
+def rewrite_keeping_stat(path, data: bytes) -> None:
+    """Overwrite ``path`` in place with as many bytes (same inode, same size) and restore
+    its mtime: a change that (inode, size, mtime) cannot see."""
+    before = path.stat()
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     after = path.stat()
     assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
-        stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    assert digest_file(str(path)) != first
+        before.st_ino, before.st_size, before.st_mtime_ns)
     assert digest_file(str(path)) == digest_file(str(path))
 
 
@@ -236,14 +242,8 @@ def test_file_keys_miss_after_rewrite_with_size_and_mtime_restored(tmp_path, old
     _, stat_id = index.lookup(str(old_file))
     index.remember([(stat_id, digest_bytes(b"A" * 64))])
     assert index.lookup(str(old_file))[0] == digest_bytes(b"A" * 64)
-    before = old_file.stat()
     time.sleep(0.05)
-    with open(old_file, "r+b") as f:  # in place: same inode, same size
-        f.write(b"B" * 64)
-    os.utime(old_file, ns=(before.st_atime_ns, before.st_mtime_ns))
-    after = old_file.stat()
-    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
-        before.st_ino, before.st_size, before.st_mtime_ns)
+    rewrite_keeping_stat(old_file, b"B" * 64)
     assert index.lookup(str(old_file))[0] is None
 
 
