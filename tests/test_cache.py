@@ -180,7 +180,10 @@ def rewrite_keeping_stat(path, data: bytes) -> None:
 
 
 def _writer(location, seed, keys):
-    store.COMPACT_AT = 4  # both processes merge shards while the other one writes
+    import warnings
+
+    warnings.simplefilter("error")  # a shard merged away is not "damaged"
+    store.COMPACT_AT = 2  # every process merges shards while the others write
     cache = FeatureCache(location, SETTINGS, (256,), flush_rows=7)
     rng = np.random.default_rng(seed)
     for _ in range(3):
@@ -191,15 +194,15 @@ def _writer(location, seed, keys):
         cache.flush()
 
 
-def test_two_processes_writing_the_same_entries_never_corrupt(tmp_path):
+def test_processes_writing_the_same_entries_never_corrupt(tmp_path):
     keys = [f"{i:02x}" * 20 for i in range(60)]
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(tmp_path, s, keys)) for s in range(2)]
+    procs = [ctx.Process(target=_writer, args=(tmp_path, s, keys)) for s in range(3)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0, 0]
+    assert [p.exitcode for p in procs] == [0, 0, 0]
     cache = FeatureCache(tmp_path, SETTINGS, (256,))
     out = np.zeros((60, 256), np.float32)
     assert cache.fill(keys, out).all()
@@ -207,6 +210,64 @@ def test_two_processes_writing_the_same_entries_never_corrupt(tmp_path):
                                   .reshape(60, 256))
     assert len(list(cache.shard_folder.glob("*.shard"))) <= 8  # merged as they went
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.damaged"))
+
+
+def _merge_elsewhere(folder):
+    """What another process's merge does: one new shard with all rows, old ones gone."""
+    from skmtl.features._shards import Shard, write_shard
+
+    olds = sorted(folder.glob("*.shard"))
+    shards = [Shard(p, 256) for p in olds]
+    keys = [k for s in shards for k in s.keys]
+    write_shard(folder, keys, np.concatenate([s.rows() for s in shards]))
+    for p in olds:
+        p.unlink()
+
+
+def _two_unread_shards(location, keys):
+    writer = FeatureCache(location, SETTINGS, (256,), flush_rows=len(keys) // 2)
+    for k in keys:
+        writer.save(k, np.full(256, int(k[:2], 16), np.float32))
+    writer.flush()
+    assert len(list(writer.shard_folder.glob("*.shard"))) == 2
+
+
+@pytest.mark.filterwarnings("error")
+def test_shard_merged_away_between_index_and_read_is_found_merged(tmp_path):
+    keys = [f"{i:02x}" * 20 for i in range(10)]
+    _two_unread_shards(tmp_path, keys)
+    reader = FeatureCache(tmp_path, SETTINGS, (256,))
+    index = store._index_of(reader)  # knows both shards, has read no rows yet
+    _merge_elsewhere(reader.shard_folder)
+    out = np.zeros((10, 256), np.float32)
+    found = np.zeros(10, bool)
+    # The index still names the two shards: their files are gone, nothing is set aside.
+    assert store._fill_from(index, keys, out, np.arange(10), found)
+    assert not found.any() and len(index.shards) == 0
+    assert reader.fill(keys, out).all()  # found again in the merged shard, no warning
+    np.testing.assert_array_equal(out[:, 0], np.arange(10))
+    assert not list(tmp_path.rglob("*.damaged"))
+
+
+@pytest.mark.filterwarnings("error")
+def test_shard_merged_away_between_scan_and_stat(tmp_path, monkeypatch):
+    keys = [f"{i:02x}" * 20 for i in range(10)]
+    _two_unread_shards(tmp_path, keys)
+    reader = FeatureCache(tmp_path, SETTINGS, (256,))
+    assert len(reader) == 10
+    real_scandir = os.scandir
+
+    def scan_then_merge(path):
+        entries = list(real_scandir(path))  # DirEntry.stat() is not cached on Linux
+        monkeypatch.setattr(os, "scandir", real_scandir)
+        _merge_elsewhere(reader.shard_folder)
+        return iter(entries)
+
+    monkeypatch.setattr(os, "scandir", scan_then_merge)
+    out = np.zeros((10, 256), np.float32)
+    # Before the fix: FileNotFoundError from the stat of a listed shard.
+    assert reader.fill(keys, out).all()
+    np.testing.assert_array_equal(out[:, 0], np.arange(10))
 
 
 # ---------------------------------------------------------------- stat -> content key index

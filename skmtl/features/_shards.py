@@ -197,28 +197,38 @@ class ShardIndex:
             if not self.migrated:
                 self.migrated = True
                 migrate_npy_layout(self.directory, self.values)
+            # A shard listed by the scan but gone by the time it is opened was merged
+            # away by another process: scan again to find the shard that now holds its rows.
+            for _ in range(5):
+                if not self._scan():
+                    break
+
+    def _scan(self) -> bool:
+        """Bring the index up to the folder's shards; True when a listed shard vanished."""
+        try:
+            entries = {e.name: e for e in os.scandir(self.folder) if e.name.endswith(SUFFIX)}
+        except FileNotFoundError:
+            entries = {}
+        identities = {n: _identity(entries[n]) for n in self.shards if n in entries}
+        vanished = any(i is None for i in identities.values())
+        stale = [n for n, s in self.shards.items() if identities.get(n) != s.identity]
+        for name in stale:
+            del self.shards[name]
+        if stale:
+            self._rebuild()
+        for name in sorted(entries):
+            if name in self.shards or identities.get(name, ()) is None:
+                continue
             try:
-                entries = {e.name: e for e in os.scandir(self.folder)
-                           if e.name.endswith(SUFFIX)}
-            except FileNotFoundError:
-                entries = {}
-            stale = [n for n, s in self.shards.items() if n not in entries
-                     or _identity(entries[n]) != s.identity]
-            for name in stale:
-                del self.shards[name]
-            if stale:
-                self._rebuild()
-            for name in sorted(entries):
-                if name in self.shards:
-                    continue
-                try:
-                    self.shards[name] = Shard(self.folder / name, self.values)
-                except FileNotFoundError:  # merged away meanwhile
-                    continue
-                except (DamagedShard, OSError) as exc:
-                    self.set_aside(name, exc)
-                    continue
-                self._add(name)
+                self.shards[name] = Shard(self.folder / name, self.values)
+            except FileNotFoundError:  # merged away meanwhile
+                vanished = True
+                continue
+            except (DamagedShard, OSError) as exc:
+                self.set_aside(name, exc)
+                continue
+            self._add(name)
+        return vanished
 
     def _add(self, name: str) -> None:
         """Number the new shard's rows after all others: key -> global row id."""
@@ -238,6 +248,14 @@ class ShardIndex:
         self._rebuild()
         self.refresh()
 
+    def forget_missing(self) -> None:
+        """Drop the shards whose file is gone (merged away by another process)."""
+        gone = [n for n in self.shards if not (self.folder / n).exists()]
+        for name in gone:
+            del self.shards[name]
+        if gone:
+            self._rebuild()
+
     def set_aside(self, name: str, exc: Exception) -> None:
         """Warn about a damaged shard, rename it ``*.damaged`` and drop its rows."""
         path = self.folder / name
@@ -249,8 +267,12 @@ class ShardIndex:
             self._rebuild()
 
 
-def _identity(entry: os.DirEntry) -> tuple:
-    st = entry.stat()
+def _identity(entry: os.DirEntry) -> tuple | None:
+    """The file's path, inode, size and times; None once it is gone (merged away)."""
+    try:
+        st = entry.stat()
+    except FileNotFoundError:
+        return None
     return (entry.path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 

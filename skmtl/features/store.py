@@ -247,26 +247,11 @@ class FeatureCache:
         positions = np.arange(len(keys)) if positions is None else np.asarray(positions)
         found = np.zeros(len(keys), dtype=bool)
         index = _index_of(self)
-        with index.lock:
-            get = index.where.get
-            ids = np.fromiter((get(k, -1) for k in keys), np.int64, count=len(keys))
-            starts = np.asarray([*index.starts, index.total], np.int64)
-            names = list(index.order)
-            hit = np.flatnonzero(ids >= 0)
-            order = np.argsort(ids[hit], kind="stable")
-            hit, sorted_ids = hit[order], ids[hit][order]
-            bounds = np.searchsorted(sorted_ids, starts)
-            for s, name in enumerate(names):
-                lo, hi = bounds[s], bounds[s + 1]
-                if lo == hi:
-                    continue
-                try:
-                    block = index.shards[name].take(sorted_ids[lo:hi] - starts[s])
-                except (DamagedShard, OSError) as exc:
-                    index.set_aside(name, exc)
-                    continue
-                _put(out, positions[hit[lo:hi]], block)
-                found[hit[lo:hi]] = True
+        if _fill_from(index, keys, out, positions, found):
+            # A shard was merged away by another process between the scan and the read:
+            # its rows now live in the merged shard, which a fresh scan finds.
+            index.refresh()
+            _fill_from(index, keys, out, positions, found)
         for j in np.flatnonzero(~found):
             row = self._pending.get(keys[j])
             if row is not None:
@@ -336,6 +321,42 @@ class FeatureCache:
                 for name, _ in small:
                     (self.shard_folder / name).unlink(missing_ok=True)
                 index.forget()
+
+
+def _fill_from(index: ShardIndex, keys: Sequence[str], out: np.ndarray,
+               positions: np.ndarray, found: np.ndarray) -> bool:
+    """Fill the rows of the keys not ``found`` yet from the shards ``index`` knows.
+
+    Returns True when a shard had vanished (merged away): it is dropped from the index.
+    """
+    vanished = False
+    with index.lock:
+        get = index.where.get
+        ids = np.fromiter((-1 if found[j] else get(k, -1) for j, k in enumerate(keys)),
+                          np.int64, count=len(keys))
+        starts = np.asarray([*index.starts, index.total], np.int64)
+        names = list(index.order)
+        hit = np.flatnonzero(ids >= 0)
+        order = np.argsort(ids[hit], kind="stable")
+        hit, sorted_ids = hit[order], ids[hit][order]
+        bounds = np.searchsorted(sorted_ids, starts)
+        for s, name in enumerate(names):
+            lo, hi = bounds[s], bounds[s + 1]
+            if lo == hi:
+                continue
+            try:
+                block = index.shards[name].take(sorted_ids[lo:hi] - starts[s])
+            except FileNotFoundError:
+                vanished = True
+                continue
+            except (DamagedShard, OSError) as exc:
+                index.set_aside(name, exc)
+                continue
+            _put(out, positions[hit[lo:hi]], block)
+            found[hit[lo:hi]] = True
+        if vanished:
+            index.forget_missing()
+    return vanished
 
 
 def _put(out: np.ndarray, rows: np.ndarray, block: np.ndarray) -> None:
