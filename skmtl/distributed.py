@@ -32,6 +32,7 @@ run :func:`featurize_on_dask` first to fill the cache: the folds then only read 
 
 from __future__ import annotations
 
+import copy
 import threading
 import uuid
 import warnings
@@ -146,12 +147,18 @@ def settings_token(featurizer: PretrainedFeaturizer) -> str:
 
 def _run_partition(featurizer: PretrainedFeaturizer, token: str,
                    items: list[Any]) -> tuple[np.ndarray, list]:
-    """On a worker: ``transform`` one partition with this process's copy of the featurizer."""
+    """On a worker: ``transform`` one partition with this process's copy of the featurizer.
+
+    ``featurizer`` is the task result Dask holds, and may be pickling in another thread
+    to send it to another worker: it is copied, never used, so nothing changes it meanwhile
+    (building the model on it made that pickling fail, "dictionary changed size during
+    iteration", and Dask then waited forever on the partitions that needed it).
+    """
     with _TABLE_LOCK:
         if token not in _FEATURIZERS:
             while len(_FEATURIZERS) >= _KEEP:  # the oldest model goes (once unused)
                 _FEATURIZERS.pop(next(iter(_FEATURIZERS)))
-            _FEATURIZERS[token] = (featurizer, threading.Lock())
+            _FEATURIZERS[token] = (copy.deepcopy(featurizer), threading.Lock())
         own, lock = _FEATURIZERS[token]
     with lock:
         had_model = "_model" in own.__dict__

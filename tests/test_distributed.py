@@ -144,6 +144,30 @@ def test_a_local_transform_reads_what_the_workers_stored(client, tiny, files, re
     assert computed(counts_dir) == before
 
 
+def test_a_partition_never_changes_the_featurizer_dask_holds(tiny, files, counts_dir,
+                                                             monkeypatch):
+    """The featurizer a partition gets is the task result a worker may be sending to
+    another worker at that moment: building the model on it made that pickling fail and
+    Dask then waited forever (the hang seen in CI). It must be copied, not used."""
+    from skmtl import distributed as skmtl_distributed
+
+    monkeypatch.setenv("SKMTL_TEST_COUNTS", str(counts_dir))
+    monkeypatch.setattr(skmtl_distributed, "_FEATURIZERS", {})
+    import pickle
+
+    held = pickle.loads(pickle.dumps(make(tiny).fit(files[0])))  # as a worker gets it
+    assert "_model" not in vars(held)
+    before = dict(vars(held))
+    backbone_before = dict(vars(held.backbone))
+    rows, _ = skmtl_distributed._run_partition(held, settings_token(held), files[0][:4])
+    assert rows.shape == (4, held.n_features_out_)
+    assert vars(held).keys() == before.keys() and "_model" not in vars(held)
+    assert all(vars(held)[k] is v for k, v in before.items())
+    assert vars(held.backbone).keys() == backbone_before.keys()
+    (own, _), = skmtl_distributed._FEATURIZERS.values()
+    assert own is not held and own.backbone is not held.backbone and "_model" in vars(own)
+
+
 def _cache_settings(featurizer):
     return featurizer._cache_settings()
 
