@@ -218,8 +218,10 @@ def test_clone_get_params_and_pickle(tiny, images, tmp_path):
     assert clone(feat).get_params()["flip"] is True
     feat.fit(images)
     before = feat.transform(images)
+    model = feat.__dict__["_model"]
     restored = pickle.loads(pickle.dumps(feat))
     assert "_model" not in restored.__dict__
+    assert feat.__dict__["_model"] is model  # pickling leaves the original as it was
     np.testing.assert_array_equal(restored.transform(images), before)
 
 

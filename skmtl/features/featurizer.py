@@ -277,7 +277,9 @@ class PretrainedFeaturizer(TransformerMixin, BaseEstimator):
         self.__dict__.pop("_model", None)
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
+        # A copy: BaseEstimator may return the object's own __dict__, and popping from it
+        # would take the built model away from the featurizer being pickled.
+        state = dict(super().__getstate__())
         state.pop("_model", None)  # rebuilt lazily after unpickling
         return state
 
