@@ -32,7 +32,7 @@ run :func:`featurize_on_dask` first to fill the cache: the folds then only read 
 
 from __future__ import annotations
 
-import copy
+import pickle
 import threading
 import uuid
 import warnings
@@ -99,8 +99,12 @@ def featurize_on_dask(featurizer: PretrainedFeaturizer, paths: Sequence[Any], cl
     firsts = [items[i] for i in _first_positions(inverse, len(unique))]
     token = settings_token(featurizer)
     # A task, not scattered data: Dask copies its result to each worker that needs it,
-    # and can recompute it when the worker holding it dies (scattered data is lost).
-    remote = client.submit(_same, featurizer, pure=False)
+    # and can recompute it when the worker holding it dies (scattered data is lost). The
+    # result is the pickled featurizer, bytes nothing can change while a worker sends them
+    # on; each worker unpickles its own copy once (_run_partition).
+    import cloudpickle  # a dependency of distributed; pickles a __main__ preprocess too
+
+    remote = client.submit(_same, cloudpickle.dumps(featurizer), pure=False)
     starts = range(0, len(firsts), partition_size)
     futures = [client.submit(_run_partition, remote, token, firsts[s : s + partition_size],
                              pure=False) for s in starts]
@@ -145,21 +149,26 @@ def settings_token(featurizer: PretrainedFeaturizer) -> str:
     return joblib.hash((type(featurizer).__qualname__, params, identity))
 
 
-def _run_partition(featurizer: PretrainedFeaturizer, token: str,
-                   items: list[Any]) -> tuple[np.ndarray, list]:
+def _run_partition(pickled: bytes, token: str, items: list[Any]) -> tuple[np.ndarray, list]:
     """On a worker: ``transform`` one partition with this process's copy of the featurizer.
 
-    ``featurizer`` is the task result Dask holds, and may be pickling in another thread
-    to send it to another worker: it is copied, never used, so nothing changes it meanwhile
-    (building the model on it made that pickling fail, "dictionary changed size during
-    iteration", and Dask then waited forever on the partitions that needed it).
+    ``pickled`` is the featurizer as bytes: the task result Dask holds may be on its way to
+    another worker at this moment, and an object would change under that pickling once its
+    model is built ("dictionary changed size during iteration"; Dask then waited forever on
+    the partitions that needed it). The first partition of each settings token unpickles
+    the featurizer this process keeps.
     """
     with _TABLE_LOCK:
-        if token not in _FEATURIZERS:
-            while len(_FEATURIZERS) >= _KEEP:  # the oldest model goes (once unused)
-                _FEATURIZERS.pop(next(iter(_FEATURIZERS)))
-            _FEATURIZERS[token] = (copy.deepcopy(featurizer), threading.Lock())
-        own, lock = _FEATURIZERS[token]
+        entry = _FEATURIZERS.get(token)
+    if entry is None:
+        fresh = (pickle.loads(pickled), threading.Lock())  # outside the table lock
+        with _TABLE_LOCK:
+            if token not in _FEATURIZERS:
+                while len(_FEATURIZERS) >= _KEEP:  # the oldest model goes (once unused)
+                    _FEATURIZERS.pop(next(iter(_FEATURIZERS)))
+                _FEATURIZERS[token] = fresh
+            entry = _FEATURIZERS[token]
+    own, lock = entry
     with lock:
         had_model = "_model" in own.__dict__
         try:

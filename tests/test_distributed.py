@@ -97,7 +97,9 @@ def make(tiny, **params):
 
 @pytest.fixture(scope="module")
 def reference(tiny, files, counts_dir):
-    out = make(tiny).fit_transform(files[0])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKMTL_TEST_COUNTS", str(counts_dir))
+        out = make(tiny).fit_transform(files[0])
     for f in counts_dir.glob("*.log"):
         f.unlink()
     return out
@@ -144,28 +146,47 @@ def test_a_local_transform_reads_what_the_workers_stored(client, tiny, files, re
     assert computed(counts_dir) == before
 
 
-def test_a_partition_never_changes_the_featurizer_dask_holds(tiny, files, counts_dir,
-                                                             monkeypatch):
-    """The featurizer a partition gets is the task result a worker may be sending to
-    another worker at that moment: building the model on it made that pickling fail and
-    Dask then waited forever (the hang seen in CI). It must be copied, not used."""
+class _Done:
+    def __init__(self, value):
+        self.value = value
+
+
+class _InlineClient:
+    """Runs each submitted task at once; keeps what ``_same`` returned (what Dask holds)."""
+
+    def __init__(self):
+        self.held = []
+
+    def submit(self, fn, *args, pure=True):
+        done = _Done(fn(*[a.value if isinstance(a, _Done) else a for a in args]))
+        if fn.__name__ == "_same":
+            self.held.append(done.value)
+        return done
+
+    def gather(self, futures):
+        return [f.value for f in futures]
+
+
+def test_dask_holds_the_featurizer_as_bytes_and_each_worker_its_own_copy(
+        tiny, files, reference, tmp_path, monkeypatch):
+    """The featurizer Dask holds as a task result may be on its way to another worker
+    while a partition runs: building the model on that object made the pickling fail and
+    Dask then waited forever (the hang seen in the tests). It travels as bytes, and each
+    worker process unpickles its own copy once."""
     from skmtl import distributed as skmtl_distributed
 
-    monkeypatch.setenv("SKMTL_TEST_COUNTS", str(counts_dir))
+    monkeypatch.setenv("SKMTL_TEST_COUNTS", str(tmp_path))
     monkeypatch.setattr(skmtl_distributed, "_FEATURIZERS", {})
-    import pickle
-
-    held = pickle.loads(pickle.dumps(make(tiny).fit(files[0])))  # as a worker gets it
-    assert "_model" not in vars(held)
-    before = dict(vars(held))
-    backbone_before = dict(vars(held.backbone))
-    rows, _ = skmtl_distributed._run_partition(held, settings_token(held), files[0][:4])
-    assert rows.shape == (4, held.n_features_out_)
-    assert vars(held).keys() == before.keys() and "_model" not in vars(held)
-    assert all(vars(held)[k] is v for k, v in before.items())
-    assert vars(held.backbone).keys() == backbone_before.keys()
+    monkeypatch.setattr(skmtl_distributed, "_BUILDS", {})
+    featurizer = make(tiny).fit(files[0])
+    inline = _InlineClient()
+    out = featurize_on_dask(featurizer, files[0], client=inline, partition_size=5)
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-6)
+    (held,) = inline.held
+    assert isinstance(held, bytes)
     (own, _), = skmtl_distributed._FEATURIZERS.values()
-    assert own is not held and own.backbone is not held.backbone and "_model" in vars(own)
+    assert own is not featurizer and "_model" in vars(own)
+    assert model_builds() == {settings_token(featurizer): 1}  # 5 partitions, one model
 
 
 def _cache_settings(featurizer):
