@@ -182,7 +182,7 @@ def rewrite_keeping_stat(path, data: bytes) -> None:
 def _writer(location, seed, keys):
     import warnings
 
-    warnings.simplefilter("error")  # a shard merged away is not "damaged"
+    warnings.filterwarnings("error", "Damaged feature cache shard")  # merged is not damaged
     store.COMPACT_AT = 2  # every process merges shards while the others write
     cache = FeatureCache(location, SETTINGS, (256,), flush_rows=7)
     rng = np.random.default_rng(seed)
@@ -233,20 +233,51 @@ def _two_unread_shards(location, keys):
 
 
 @pytest.mark.filterwarnings("error")
-def test_shard_merged_away_between_index_and_read_is_found_merged(tmp_path):
+def test_shard_merged_away_between_index_and_read_is_found_merged(tmp_path, monkeypatch):
     keys = [f"{i:02x}" * 20 for i in range(10)]
     _two_unread_shards(tmp_path, keys)
     reader = FeatureCache(tmp_path, SETTINGS, (256,))
-    index = store._index_of(reader)  # knows both shards, has read no rows yet
-    _merge_elsewhere(reader.shard_folder)
+    real_index_of = store._index_of
+
+    def index_then_merge(cache):
+        index = real_index_of(cache)  # knows both shards, has read no rows yet
+        monkeypatch.setattr(store, "_index_of", real_index_of)
+        _merge_elsewhere(reader.shard_folder)
+        return index
+
+    monkeypatch.setattr(store, "_index_of", index_then_merge)
     out = np.zeros((10, 256), np.float32)
-    found = np.zeros(10, bool)
-    # The index still names the two shards: their files are gone, nothing is set aside.
-    assert store._fill_from(index, keys, out, np.arange(10), found)
-    assert not found.any() and len(index.shards) == 0
-    assert reader.fill(keys, out).all()  # found again in the merged shard, no warning
+    # Before the fix: both shards "damaged" (a warning, an error here), rows recomputed.
+    assert reader.fill(keys, out).all()
     np.testing.assert_array_equal(out[:, 0], np.arange(10))
     assert not list(tmp_path.rglob("*.damaged"))
+
+
+def _compact_old_layout(location):
+    store.COMPACT_AT = 1
+    cache = FeatureCache(location, SETTINGS, (4,))
+    cache.compact()  # the first use of this folder in the process
+
+
+def test_compacting_a_folder_of_the_old_layout_does_not_deadlock(tmp_path):
+    cache = FeatureCache(tmp_path, SETTINGS, (4,), flush_rows=1)
+    keys = [f"{i:02x}" * 20 for i in range(3)]
+    for i, key in enumerate(keys[:2]):
+        cache.save(key, np.full(4, i, np.float32))  # two small shards to merge
+    (cache.directory / keys[2][:2]).mkdir()  # and one entry as earlier versions wrote it
+    np.save(cache.directory / keys[2][:2] / f"{keys[2]}.npy", np.full(4, 2, np.float32))
+    # A fresh process: migrating took the folder's lock again inside compact's own lock.
+    proc = multiprocessing.get_context("spawn").Process(target=_compact_old_layout,
+                                                        args=(tmp_path,))
+    proc.start()
+    proc.join(timeout=60)
+    if proc.is_alive():
+        proc.kill()
+    assert proc.exitcode == 0
+    assert len(list(cache.shard_folder.glob("*.shard"))) == 1
+    out = np.zeros((3, 4), np.float32)
+    assert FeatureCache(tmp_path, SETTINGS, (4,)).fill(keys, out).all()
+    assert out[:, 0].tolist() == [0, 1, 2]
 
 
 @pytest.mark.filterwarnings("error")

@@ -221,8 +221,8 @@ class ShardIndex:
                 continue
             try:
                 self.shards[name] = Shard(self.folder / name, self.values)
-            except FileNotFoundError:  # merged away meanwhile
-                vanished = True
+            except FileNotFoundError:  # merged away meanwhile (not a dangling link)
+                vanished = vanished or not os.path.lexists(self.folder / name)
                 continue
             except (DamagedShard, OSError) as exc:
                 self.set_aside(name, exc)

@@ -247,11 +247,12 @@ class FeatureCache:
         positions = np.arange(len(keys)) if positions is None else np.asarray(positions)
         found = np.zeros(len(keys), dtype=bool)
         index = _index_of(self)
-        if _fill_from(index, keys, out, positions, found):
-            # A shard was merged away by another process between the scan and the read:
-            # its rows now live in the merged shard, which a fresh scan finds.
+        for _ in range(5):
+            # A shard merged away by another process between the scan and the read: its
+            # rows now live in the merged shard, which a fresh scan finds.
+            if not _fill_from(index, keys, out, positions, found):
+                break
             index.refresh()
-            _fill_from(index, keys, out, positions, found)
         for j in np.flatnonzero(~found):
             row = self._pending.get(keys[j])
             if row is not None:
@@ -299,6 +300,7 @@ class FeatureCache:
 
     def compact(self, *, blocking: bool = True) -> None:
         """Merge the shards smaller than :data:`BIG_SHARD` rows into one (under a lock)."""
+        _index_of(self)  # migrates an old layout first: that takes the lock itself
         with store_lock(self.directory, blocking=blocking) as held:
             if not held:
                 return
