@@ -217,7 +217,7 @@ class ShardIndex:
         if stale:
             self._rebuild()
         for name in sorted(entries):
-            if name in self.shards or identities.get(name, ()) is None:
+            if name in self.shards:
                 continue
             try:
                 self.shards[name] = Shard(self.folder / name, self.values)
@@ -247,14 +247,6 @@ class ShardIndex:
         self.shards = {}
         self._rebuild()
         self.refresh()
-
-    def forget_missing(self) -> None:
-        """Drop the shards whose file is gone (merged away by another process)."""
-        gone = [n for n in self.shards if not (self.folder / n).exists()]
-        for name in gone:
-            del self.shards[name]
-        if gone:
-            self._rebuild()
 
     def set_aside(self, name: str, exc: Exception) -> None:
         """Warn about a damaged shard, rename it ``*.damaged`` and drop its rows."""

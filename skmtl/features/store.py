@@ -329,7 +329,7 @@ def _fill_from(index: ShardIndex, keys: Sequence[str], out: np.ndarray,
                positions: np.ndarray, found: np.ndarray) -> bool:
     """Fill the rows of the keys not ``found`` yet from the shards ``index`` knows.
 
-    Returns True when a shard had vanished (merged away): it is dropped from the index.
+    Returns True when a shard had vanished (merged away): the next refresh drops it.
     """
     vanished = False
     with index.lock:
@@ -356,8 +356,6 @@ def _fill_from(index: ShardIndex, keys: Sequence[str], out: np.ndarray,
                 continue
             _put(out, positions[hit[lo:hi]], block)
             found[hit[lo:hi]] = True
-        if vanished:
-            index.forget_missing()
     return vanished
 
 
