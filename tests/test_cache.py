@@ -74,15 +74,17 @@ def test_digests_depend_on_content_dtype_and_shape():
     assert digest_bytes(b"a") != digest_bytes(b"b") and len(digest_bytes(b"a")) == 40
 
 
-def _two_shards(tmp_path):
+def _two_shards(tmp_path, *, read: bool = True):
+    """Keys 0-3 (row i full of i) in two shards, which this process has ``read``."""
     cache = FeatureCache(tmp_path, SETTINGS, (4,), flush_rows=2)
     keys = [f"{i:02x}" * 20 for i in range(4)]
     for i, key in enumerate(keys):
         cache.save(key, np.full(4, i, np.float32))
     shards = sorted(cache.shard_folder.glob("*.shard"))
     assert len(shards) == 2
-    assert cache.fill(keys, np.zeros((4, 4), np.float32)).all()  # read (and checked) once
-    time.sleep(0.05)  # the damage below changes the file's mtime/ctime, as in real life
+    if read:
+        assert cache.fill(keys, np.zeros((4, 4), np.float32)).all()  # read (and checked)
+        time.sleep(0.05)  # the damage below changes the file's mtime/ctime, as in real life
     return keys, shards
 
 
@@ -217,26 +219,17 @@ def _merge_elsewhere(folder):
     from skmtl.features._shards import Shard, write_shard
 
     olds = sorted(folder.glob("*.shard"))
-    shards = [Shard(p, 256) for p in olds]
+    shards = [Shard(p, 4) for p in olds]
     keys = [k for s in shards for k in s.keys]
     write_shard(folder, keys, np.concatenate([s.rows() for s in shards]))
     for p in olds:
         p.unlink()
 
 
-def _two_unread_shards(location, keys):
-    writer = FeatureCache(location, SETTINGS, (256,), flush_rows=len(keys) // 2)
-    for k in keys:
-        writer.save(k, np.full(256, int(k[:2], 16), np.float32))
-    writer.flush()
-    assert len(list(writer.shard_folder.glob("*.shard"))) == 2
-
-
 @pytest.mark.filterwarnings("error")
 def test_shard_merged_away_between_index_and_read_is_found_merged(tmp_path, monkeypatch):
-    keys = [f"{i:02x}" * 20 for i in range(10)]
-    _two_unread_shards(tmp_path, keys)
-    reader = FeatureCache(tmp_path, SETTINGS, (256,))
+    keys, _ = _two_shards(tmp_path, read=False)
+    reader = FeatureCache(tmp_path, SETTINGS, (4,))
     real_index_of = store._index_of
 
     def index_then_merge(cache):
@@ -246,10 +239,10 @@ def test_shard_merged_away_between_index_and_read_is_found_merged(tmp_path, monk
         return index
 
     monkeypatch.setattr(store, "_index_of", index_then_merge)
-    out = np.zeros((10, 256), np.float32)
+    out = np.zeros((4, 4), np.float32)
     # Before the fix: both shards "damaged" (a warning, an error here), rows recomputed.
     assert reader.fill(keys, out).all()
-    np.testing.assert_array_equal(out[:, 0], np.arange(10))
+    np.testing.assert_array_equal(out[:, 0], np.arange(4))
     assert not list(tmp_path.rglob("*.damaged"))
 
 
@@ -282,10 +275,9 @@ def test_compacting_a_folder_of_the_old_layout_does_not_deadlock(tmp_path):
 
 @pytest.mark.filterwarnings("error")
 def test_shard_merged_away_between_scan_and_stat(tmp_path, monkeypatch):
-    keys = [f"{i:02x}" * 20 for i in range(10)]
-    _two_unread_shards(tmp_path, keys)
-    reader = FeatureCache(tmp_path, SETTINGS, (256,))
-    assert len(reader) == 10
+    keys, _ = _two_shards(tmp_path, read=False)
+    reader = FeatureCache(tmp_path, SETTINGS, (4,))
+    assert len(reader) == 4
     real_scandir = os.scandir
 
     def scan_then_merge(path):
@@ -295,10 +287,10 @@ def test_shard_merged_away_between_scan_and_stat(tmp_path, monkeypatch):
         return iter(entries)
 
     monkeypatch.setattr(os, "scandir", scan_then_merge)
-    out = np.zeros((10, 256), np.float32)
+    out = np.zeros((4, 4), np.float32)
     # Before the fix: FileNotFoundError from the stat of a listed shard.
     assert reader.fill(keys, out).all()
-    np.testing.assert_array_equal(out[:, 0], np.arange(10))
+    np.testing.assert_array_equal(out[:, 0], np.arange(4))
 
 
 # ---------------------------------------------------------------- stat -> content key index
